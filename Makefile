@@ -1,0 +1,45 @@
+# Front door: `make demo` runs the workflow on a generated demo site, `make test` runs the tests.
+# Both create .venv and install aopflow (with its test extras) on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CORES  ?= all
+STAMP  := $(VENV)/.aopflow-installed
+
+.PHONY: demo test report lint format bench clean help
+
+help:
+	@echo "make demo    - set up .venv and run the workflow on the demo site (results/DEMO/...)"
+	@echo "make test    - set up .venv and run the test suite"
+	@echo "make report  - build report.html for the last run"
+	@echo "make lint    - snakemake --lint and snakefmt --check"
+	@echo "make bench   - run the benchmarks in bench/ (slow; full-size tiles)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+report: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --report report.html
+
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules
+
+format: $(STAMP)
+	$(BIN)/snakefmt Snakefile rules
+
+bench: $(STAMP)
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf results .snakemake report.html

@@ -1,0 +1,25 @@
+"""aopflow: NEON AOP hyperspectral tiles -> site-wide analysis-ready products.
+
+Usage: snakemake --cores 2 [--configfile my.yaml]   (see README.md)
+"""
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/tiles.smk"
+include: "rules/convert.smk"
+include: "rules/mosaic.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

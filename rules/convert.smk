@@ -1,0 +1,43 @@
+# Per-tile HDF5 -> GeoTIFF conversion: ancillary layers and the RGB composite.
+
+
+rule h5_to_ancillary:
+    input:
+        h5=h5_of_tile,
+    output:
+        f"{OUT}/tiles/{{tile}}/{{layer}}.tif",
+    params:
+        layer=ancillary_layer_name,
+    log:
+        f"{LOGS}/h5_to_ancillary/{{tile}}_{{layer}}.log",
+    threads: 1
+    resources:
+        mem_mb=tile_mem_mb,
+        runtime=10,
+    group:
+        "convert"
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/h5_to_ancillary.py"
+
+
+rule h5_to_rgb:
+    input:
+        h5=h5_of_tile,
+    output:
+        f"{OUT}/tiles/{{tile}}/rgb.tif",
+    params:
+        wavelengths_nm=config["rgb"]["wavelengths_nm"],
+    log:
+        f"{LOGS}/h5_to_rgb/{{tile}}.log",
+    threads: 1
+    resources:
+        mem_mb=tile_mem_mb,
+        runtime=10,
+    group:
+        "convert"
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/h5_to_rgb.py"

@@ -1,0 +1,22 @@
+# Site mosaics: every per-tile product merged into one Cloud-Optimized GeoTIFF.
+
+
+rule mosaic:
+    input:
+        mosaic_inputs,
+    output:
+        f"{OUT}/mosaic/{{product}}.tif",
+    params:
+        resampling=mosaic_resampling,
+    log:
+        f"{LOGS}/mosaic/{{product}}.log",
+    benchmark:
+        f"{BENCH}/mosaic/{{product}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/mosaic.py"

@@ -1,0 +1,75 @@
+"""Per-tile HDF5 -> GeoTIFF conversion: ancillary layers and an RGB composite of reflectance."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import NeonFormatError
+from .neon import NeonTile, canonical_layer, check_tile_in_cell
+from .raster import write_geotiff
+
+log = logging.getLogger(__name__)
+
+#: The tutorial's true-colour bands 58/34/19 (1-based) sit at about these wavelengths.
+DEFAULT_RGB_NM = (669.0, 549.0, 474.0)
+
+
+def scale_reflectance(raw: np.ndarray, nodata: float, scale: float) -> np.ndarray:
+    """Raw integer reflectance -> float32 reflectance (0..1, values > 1 kept), no-data -> NaN."""
+    out = raw.astype(np.float32)
+    out *= np.float32(1.0 / scale)
+    out[raw == nodata] = np.nan
+    return out
+
+
+def ancillary_to_geotiff(
+    h5_path: str | os.PathLike, layer: str, out_path: str | os.PathLike, tile_id: str | None = None
+) -> Path:
+    """Write one ancillary layer of a tile as a single-band GeoTIFF with the tile's CRS/transform.
+
+    Weather_Quality_Indicator is written as codes 1/2/3 (uint8, 0 = no data) for both revisions.
+    With ``tile_id``, the tile's extent is checked against the 1 km cell of that name.
+    """
+    with NeonTile(h5_path, cache_mb=0) as tile:
+        if tile_id:
+            check_tile_in_cell(tile.meta, tile_id)
+        arr, nodata = tile.read_layer(layer)
+        meta = tile.meta
+    canon = canonical_layer(layer)
+    log.info("%s: layer %s %s %s", meta.path.name, canon, arr.shape, arr.dtype)
+    return write_geotiff(
+        out_path, arr, crs=meta.epsg, transform=meta.transform, nodata=nodata,
+        band_names=[canon], tags={"source": meta.path.name, "layer": canon},
+    )
+
+
+def rgb_to_geotiff(
+    h5_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    wavelengths_nm: Sequence[float] = DEFAULT_RGB_NM,
+    tile_id: str | None = None,
+) -> Path:
+    """Write a 3-band float32 reflectance GeoTIFF of the bands nearest ``wavelengths_nm``.
+
+    Only those bands are read from the file (hyperslab reads), never the whole cube.
+    """
+    if len(wavelengths_nm) != 3:
+        raise NeonFormatError(f"rgb.wavelengths_nm needs 3 values (R, G, B), got {list(wavelengths_nm)}")
+    with NeonTile(h5_path) as tile:
+        meta = tile.meta
+        if tile_id:
+            check_tile_in_cell(meta, tile_id)
+        bands = meta.nearest_bands(wavelengths_nm)
+        raw = tile.read_bands(bands)
+    refl = scale_reflectance(raw, meta.nodata, meta.scale_factor)
+    names = [f"band{b + 1}_{meta.wavelengths[b]:.1f}nm" for b in bands]
+    log.info("%s: RGB bands %s", meta.path.name, names)
+    return write_geotiff(
+        out_path, np.moveaxis(refl, -1, 0), crs=meta.epsg, transform=meta.transform,
+        nodata=float("nan"), band_names=names, tags={"source": meta.path.name},
+    )

@@ -1,0 +1,491 @@
+"""Read NEON AOP L3 reflectance tiles (DP3.30006.001 and .002) lazily, one open file per tile.
+
+This module is the only place that knows the NEON HDF5 layout (``shared/NEON_FORMAT.md``):
+
+* the single site group (``/<SITE>/Reflectance``), never a hard-coded site name;
+* ``Reflectance_Data``: an integer cube ``(rows, cols, bands)``, scaled by ``Scale_Factor`` and
+  with ``Data_Ignore_Value`` as no-data;
+* the CRS from ``Coordinate_System/EPSG Code`` and the affine from ``Map_Info`` fields [3]-[6]
+  (upper-left x/y and pixel size; fields [1]/[2] are the ENVI reference pixel, *not* the
+  resolution);
+* wavelengths, band windows (``Band_Window_1/2_Nanometers``) and ancillary rasters under both
+  product revisions' names.
+
+Metadata may be stored as scalars or as 1-element arrays (files rewritten by hdf5r), and the cube
+may have any integer dtype. Pixel data are read with hyperslab reads, grouped so each HDF5 chunk
+is decompressed once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+
+from .errors import NeonFormatError
+
+log = logging.getLogger(__name__)
+
+#: Band windows used when a file lacks the ``Band_Window_*`` attributes (the values every
+#: published tile carries).
+DEFAULT_BAND_WINDOWS: tuple[tuple[float, float], ...] = ((1340.0, 1445.0), (1790.0, 1955.0))
+
+#: Canonical ancillary layer name -> names it has in the two product revisions, in the order
+#: they are looked up. Keys are the .002 spelling (the current product).
+ANCILLARY_ALIASES: dict[str, tuple[str, ...]] = {
+    "Acqusition_Date": ("Acqusition_Date", "Acquisition_Date"),
+    "Aerosol_Optical_Thickness": ("Aerosol_Optical_Thickness", "Aerosol_Optical_Depth"),
+    "Aspect": ("Aspect",),
+    "Cast_Shadow": ("Cast_Shadow",),
+    "Dark_Dense_Vegetation_Classification": ("Dark_Dense_Vegetation_Classification",),
+    "Data_Selection_Index": ("Data_Selection_Index",),
+    "Haze_Cloud_Water_Map": ("Haze_Cloud_Water_Map",),
+    "Illumination_Factor": ("Illumination_Factor",),
+    "Path_Length": ("Path_Length",),
+    "Sky_View_Factor": ("Sky_View_Factor",),
+    "Slope": ("Slope",),
+    "Smooth_Surface_Elevation": ("Smooth_Surface_Elevation",),
+    "Visibility_Index_Map": ("Visibility_Index_Map",),
+    "Water_Vapor_Column": ("Water_Vapor_Column",),
+    "Weather_Quality_Indicator": ("Weather_Quality_Indicator",),
+    # The to-sensor angles live directly under Metadata, spelled differently per revision.
+    "to-sensor_Azimuth_Angle": ("to-sensor_Azimuth_Angle", "to-sensor_azimuth_angle"),
+    "to-sensor_Zenith_Angle": ("to-sensor_Zenith_Angle", "to-sensor_zenith_angle"),
+}
+_ALIAS_TO_CANONICAL = {a.lower(): k for k, names in ANCILLARY_ALIASES.items() for a in names}
+
+#: No-data used for ancillary layers that carry no ``Data_Ignore_Value`` attribute
+#: (the values NEON's own reader hard-codes).
+ANCILLARY_NODATA: dict[str, float] = {
+    "Weather_Quality_Indicator": 0,
+    "Data_Selection_Index": -1,
+    "Acqusition_Date": 0,
+}
+
+#: .001 stop-light colours of Weather_Quality_Indicator -> .002 codes (1 <10 %, 2 10-50 %,
+#: 3 >50 % cloud cover); anything else (black background) becomes 0 = no data.
+WQI_STOPLIGHT = {(0, 255, 0): 1, (255, 255, 0): 2, (255, 0, 0): 3}
+
+_TILE_RE = re.compile(r"_(\d{6})_(\d{7})_")
+
+
+def canonical_layer(name: str) -> str:
+    """Return the canonical (.002) name of an ancillary layer given either revision's name."""
+    try:
+        return _ALIAS_TO_CANONICAL[name.lower()]
+    except KeyError:
+        raise NeonFormatError(
+            f"Unknown ancillary layer {name!r}; known layers: {sorted(ANCILLARY_ALIASES)}"
+        ) from None
+
+
+def layer_product_name(name: str) -> str:
+    """Short product name used in output file names (``Weather_Quality_Indicator`` -> ``wqi``)."""
+    canon = canonical_layer(name)
+    return "wqi" if canon == "Weather_Quality_Indicator" else canon.lower().replace("-", "_")
+
+
+def tile_id_from_name(path: str | Path) -> str:
+    """Tile id ``"EEEEEE_NNNNNNN"`` (lower-left corner) parsed from a NEON file name."""
+    m = _TILE_RE.search(Path(path).name)
+    if not m:
+        raise NeonFormatError(
+            f"{path}: file name does not carry a tile corner; expected NEON naming "
+            "'NEON_Dxx_SITE_DP3_EEEEEE_NNNNNNN_..._reflectance.h5' (6-digit easting, "
+            "7-digit northing of the lower-left corner). Rename the file to NEON's convention."
+        )
+    return f"{m.group(1)}_{m.group(2)}"
+
+
+def _scalar(value):
+    """A scalar from a value stored as a scalar or a 1-element array; bytes decoded."""
+    arr = np.asarray(value)
+    if arr.size != 1:
+        raise ValueError(f"expected one value, got shape {arr.shape}")
+    v = arr.ravel()[0]
+    if isinstance(v, bytes):
+        return v.decode("ascii", errors="replace")
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def parse_map_info(map_info: str) -> tuple[float, float, float, float, int]:
+    """Parse an ENVI ``Map_Info`` string into ``(ulx, uly, xres, yres, utm_zone)``.
+
+    Fields after ``split(',')``: [0] projection name, [1]/[2] the ENVI reference pixel (1, 1 = the
+    upper-left pixel corner, NOT the pixel size), [3]/[4] map x/y of that reference (upper-left
+    corner), [5]/[6] pixel size x/y, [7] UTM zone.
+    """
+    parts = [p.strip() for p in map_info.split(",")]
+    if len(parts) < 7:
+        raise ValueError(f"Map_Info has {len(parts)} fields, expected at least 7: {map_info!r}")
+    ref_x, ref_y = float(parts[1]), float(parts[2])
+    ulx, uly = float(parts[3]), float(parts[4])
+    xres, yres = float(parts[5]), float(parts[6])
+    # A reference pixel other than (1, 1) shifts the corner (ENVI pixels are 1-based).
+    ulx -= (ref_x - 1.0) * xres
+    uly += (ref_y - 1.0) * yres
+    zone = int(float(parts[7])) if len(parts) > 7 and parts[7] else 0
+    return ulx, uly, xres, yres, zone
+
+
+@dataclass(frozen=True)
+class TileMeta:
+    """Everything about a tile except its pixels.
+
+    ``shape`` is ``(rows, cols, bands)``; ``transform`` maps (col, row) to map x/y of the pixel's
+    upper-left corner; ``bounds`` is ``(left, bottom, right, top)`` in metres.
+    """
+
+    path: Path
+    site: str
+    revision: str  # "001" (directional) or "002" (bidirectional)
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    chunks: tuple[int, int, int] | None
+    epsg: int
+    transform: Affine
+    wavelengths: np.ndarray  # (bands,) float64, nm
+    fwhm: np.ndarray | None
+    nodata: float
+    scale_factor: float
+    band_windows: tuple[tuple[float, float], ...]
+    ancillary: tuple[str, ...] = field(default=())  # canonical names present
+
+    @property
+    def crs(self) -> CRS:
+        return CRS.from_epsg(self.epsg)
+
+    @property
+    def rows(self) -> int:
+        return self.shape[0]
+
+    @property
+    def cols(self) -> int:
+        return self.shape[1]
+
+    @property
+    def bands(self) -> int:
+        return self.shape[2]
+
+    @property
+    def res(self) -> tuple[float, float]:
+        return (self.transform.a, -self.transform.e)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        left, top = self.transform.c, self.transform.f
+        return (left, top + self.transform.e * self.rows, left + self.transform.a * self.cols, top)
+
+    def nearest_bands(self, wavelengths_nm: Sequence[float]) -> list[int]:
+        """0-based indices of the bands whose centre wavelength is nearest each value (nm)."""
+        wl = self.wavelengths
+        out = []
+        for w in wavelengths_nm:
+            if not (wl.min() - 50 <= w <= wl.max() + 50):
+                raise NeonFormatError(
+                    f"{self.path}: requested wavelength {w} nm is outside the tile's range "
+                    f"{wl.min():.1f}-{wl.max():.1f} nm"
+                )
+            out.append(int(np.argmin(np.abs(wl - w))))
+        return out
+
+
+class NeonTile:
+    """An open NEON reflectance tile. Use as a context manager; the file stays open while in use.
+
+    >>> with NeonTile("NEON_D17_SJER_DP3_257000_4111000_reflectance.h5") as t:
+    ...     rgb = t.read_bands(t.meta.nearest_bands([669, 549, 474]))  # raw ints (rows, cols, 3)
+    """
+
+    def __init__(self, path: str | Path, *, cache_mb: float | None = None):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise NeonFormatError(f"{self.path}: file does not exist")
+        try:
+            self._f = h5py.File(self.path, "r")
+        except OSError as exc:
+            size = self.path.stat().st_size
+            raise NeonFormatError(
+                f"{self.path}: not a readable HDF5 file ({size} bytes; {exc}). Expected a NEON AOP "
+                "reflectance tile (.h5). The file may be truncated or an error page saved by a "
+                "failed download: delete it and fetch it again."
+            ) from exc
+        try:
+            self._site_group, site = self._find_site()
+            self._refl_group = self._site_group["Reflectance"]
+            self._cube = self._refl_group["Reflectance_Data"]
+            self.meta = self._read_meta(site)
+            if cache_mb is None:
+                cache_mb = self._default_cache_mb()
+            if cache_mb:
+                # Re-open with a chunk cache sized for the layout (h5py's default is 1 MiB).
+                self._f.close()
+                self._f = h5py.File(
+                    self.path, "r", rdcc_nbytes=int(cache_mb * 2**20), rdcc_nslots=100_003
+                )
+                self._site_group = self._f[site]
+                self._refl_group = self._site_group["Reflectance"]
+                self._cube = self._refl_group["Reflectance_Data"]
+        except NeonFormatError:
+            self._f.close()
+            raise
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            self._f.close()
+            raise NeonFormatError(
+                f"{self.path}: not a NEON reflectance tile as expected ({exc}). Expected "
+                "/<SITE>/Reflectance/Reflectance_Data with Metadata/Coordinate_System "
+                "(EPSG Code, Map_Info) and Metadata/Spectral_Data/Wavelength (DP3.30006.001/.002)."
+            ) from exc
+
+    # -- context management -------------------------------------------------------------------
+    def __enter__(self) -> NeonTile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._f.close()
+
+    # -- metadata -------------------------------------------------------------------------------
+    def _find_site(self) -> tuple[h5py.Group, str]:
+        candidates = [
+            name
+            for name, obj in self._f.items()
+            if isinstance(obj, h5py.Group) and "Reflectance" in obj
+        ]
+        if len(candidates) != 1:
+            found = list(self._f.keys())
+            what = "no" if not candidates else f"{len(candidates)}"
+            raise NeonFormatError(
+                f"{self.path}: found {what} site group with a 'Reflectance' member among "
+                f"top-level items {found}; a NEON reflectance tile has exactly one "
+                "(/<SITE>/Reflectance). Is this a radiance or lidar file?"
+            )
+        name = candidates[0]
+        return self._f[name], name
+
+    def _read_meta(self, site: str) -> TileMeta:
+        cube = self._cube
+        if cube.ndim != 3 or not np.issubdtype(cube.dtype, np.integer):
+            raise NeonFormatError(
+                f"{self.path}: Reflectance_Data has shape {cube.shape} and dtype {cube.dtype}; "
+                "expected a 3-D integer cube (rows, cols, bands)."
+            )
+        md = self._refl_group["Metadata"]
+        cs = md["Coordinate_System"]
+        epsg = int(_scalar(cs["EPSG Code"][()]))
+        ulx, uly, xres, yres, zone = parse_map_info(str(_scalar(cs["Map_Info"][()])))
+        if xres <= 0 or yres <= 0:
+            raise NeonFormatError(f"{self.path}: Map_Info pixel size {xres}x{yres} is not positive")
+        if 32601 <= epsg <= 32660 and zone and epsg - 32600 != zone:
+            log.warning("%s: EPSG %d disagrees with Map_Info zone %d", self.path, epsg, zone)
+        transform = Affine(xres, 0.0, ulx, 0.0, -yres, uly)
+        sd = md["Spectral_Data"]
+        wl = np.asarray(sd["Wavelength"][()], dtype=np.float64).ravel()
+        units = sd["Wavelength"].attrs.get("Units")
+        if units is not None and "micro" in str(_scalar(units)).lower():
+            wl = wl * 1000.0
+        elif wl.max() < 100:  # pre-2016 files store micrometres without saying so
+            wl = wl * 1000.0
+        if wl.size != cube.shape[2]:
+            raise NeonFormatError(
+                f"{self.path}: {wl.size} wavelengths for {cube.shape[2]} bands in Reflectance_Data"
+            )
+        fwhm = np.asarray(sd["FWHM"][()], dtype=np.float64).ravel() if "FWHM" in sd else None
+        attrs = cube.attrs
+        nodata = float(_scalar(attrs["Data_Ignore_Value"])) if "Data_Ignore_Value" in attrs else -9999.0
+        scale = float(_scalar(attrs["Scale_Factor"])) if "Scale_Factor" in attrs else 10000.0
+        windows = []
+        for key in ("Band_Window_1_Nanometers", "Band_Window_2_Nanometers"):
+            if key in self._refl_group.attrs:
+                lo, hi = np.asarray(self._refl_group.attrs[key], dtype=float).ravel()[:2]
+                windows.append((float(lo), float(hi)))
+        if not windows:
+            windows = list(DEFAULT_BAND_WINDOWS)
+        anc = []
+        if "Ancillary_Imagery" in md:
+            anc += [_ALIAS_TO_CANONICAL.get(k.lower(), k) for k in md["Ancillary_Imagery"].keys()]
+        anc += [_ALIAS_TO_CANONICAL[k.lower()] for k in md.keys() if k.lower().startswith("to-sensor")]
+        revision = self._revision(md)
+        return TileMeta(
+            path=self.path,
+            site=site,
+            revision=revision,
+            shape=tuple(int(s) for s in cube.shape),
+            dtype=cube.dtype,
+            chunks=tuple(cube.chunks) if cube.chunks else None,
+            epsg=epsg,
+            transform=transform,
+            wavelengths=wl,
+            fwhm=fwhm,
+            nodata=nodata,
+            scale_factor=scale,
+            band_windows=tuple(windows),
+            ancillary=tuple(sorted(set(anc))),
+        )
+
+    def _revision(self, md: h5py.Group) -> str:
+        if "bidirectional" in self.path.name.lower():
+            return "002"
+        anc = md.get("Ancillary_Imagery")
+        if anc is not None:
+            if "Acqusition_Date" in anc or "Aerosol_Optical_Thickness" in anc:
+                return "002"
+            wqi = anc.get("Weather_Quality_Indicator")
+            if wqi is not None and wqi.ndim == 2:
+                return "002"
+        return "001"
+
+    def _default_cache_mb(self) -> float:
+        """Chunk cache holding one full row of chunks across all bands (capped at 256 MiB)."""
+        chunks = self._cube.chunks
+        if not chunks:
+            return 0
+        rows, cols, bands = self._cube.shape
+        n_chunks_row = math.ceil(cols / chunks[1]) * math.ceil(bands / chunks[2])
+        mb = n_chunks_row * np.prod(chunks) * self._cube.dtype.itemsize / 2**20
+        return float(min(max(mb * 1.1, 4.0), 256.0))
+
+    # -- pixel access ---------------------------------------------------------------------------
+    def _band_runs(self, bands: Sequence[int]) -> list[tuple[int, int]]:
+        """Group sorted band indices into [start, stop) runs that share HDF5 chunks."""
+        depth = self._cube.chunks[2] if self._cube.chunks else self.meta.bands
+        runs: list[tuple[int, int]] = []
+        for b in sorted(set(bands)):
+            if runs and (b // depth == (runs[-1][1] - 1) // depth or b == runs[-1][1]):
+                runs[-1] = (runs[-1][0], b + 1)
+            else:
+                runs.append((b, b + 1))
+        return runs
+
+    def _read(self, rows: slice, cols: slice, bands: Sequence[int]) -> np.ndarray:
+        bands = [int(b) for b in bands]
+        for b in bands:
+            if not 0 <= b < self.meta.bands:
+                raise IndexError(f"band index {b} outside 0..{self.meta.bands - 1}")
+        order = sorted(set(bands))
+        parts = [self._cube[rows, cols, a:b] for a, b in self._band_runs(order)]
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+        # Map the union of runs back to the requested bands (and order).
+        have = [b for a, stop in self._band_runs(order) for b in range(a, stop)]
+        pos = {b: i for i, b in enumerate(have)}
+        idx = [pos[b] for b in bands]
+        if idx == list(range(block.shape[2])):
+            return block
+        return block[:, :, idx]
+
+    def read_bands(self, bands: Sequence[int], window: tuple[slice, slice] | None = None) -> np.ndarray:
+        """Raw integer values ``(rows, cols, len(bands))`` of the given 0-based bands."""
+        rows, cols = window if window is not None else (slice(None), slice(None))
+        return self._read(rows, cols, bands)
+
+    def block_rows(self, n_bands: int, target_mb: float = 96.0) -> int:
+        """Rows per block: a multiple of the chunk height, about ``target_mb`` of raw data."""
+        chunk_rows = self._cube.chunks[0] if self._cube.chunks else 1
+        bytes_per_row = self.meta.cols * n_bands * self._cube.dtype.itemsize
+        rows = max(1, int(target_mb * 2**20 // bytes_per_row))
+        rows = max(chunk_rows, rows // chunk_rows * chunk_rows)
+        return min(rows, self.meta.rows)
+
+    def iter_blocks(
+        self, bands: Sequence[int], target_mb: float = 96.0
+    ) -> Iterator[tuple[slice, np.ndarray]]:
+        """Yield ``(row_slice, raw (rows, cols, len(bands)))`` blocks covering the tile once.
+
+        Each HDF5 chunk is decompressed exactly once: for chunks spanning many rows (2022+
+        band-per-chunk files) the selected bands are read whole, band run by band run, into one
+        integer array (never float), then handed out in row blocks.
+        """
+        bands = list(bands)
+        chunk_rows = self._cube.chunks[0] if self._cube.chunks else 1
+        rows_per_block = self.block_rows(len(bands), target_mb)
+        if chunk_rows >= rows_per_block * 2 or chunk_rows >= self.meta.rows:
+            whole = self._read(slice(None), slice(None), bands)
+            for r0 in range(0, self.meta.rows, rows_per_block):
+                sl = slice(r0, min(r0 + rows_per_block, self.meta.rows))
+                yield sl, whole[sl]
+            return
+        for r0 in range(0, self.meta.rows, rows_per_block):
+            sl = slice(r0, min(r0 + rows_per_block, self.meta.rows))
+            yield sl, self._read(sl, slice(None), bands)
+
+    # -- ancillary layers ----------------------------------------------------------------------
+    def has_layer(self, name: str) -> bool:
+        return canonical_layer(name) in self.meta.ancillary
+
+    def _layer_dataset(self, name: str) -> h5py.Dataset:
+        canon = canonical_layer(name)
+        md = self._refl_group["Metadata"]
+        groups = [md["Ancillary_Imagery"]] if "Ancillary_Imagery" in md else []
+        groups.append(md)
+        for g in groups:
+            for alias in ANCILLARY_ALIASES[canon]:
+                if alias in g and isinstance(g[alias], h5py.Dataset):
+                    return g[alias]
+        raise NeonFormatError(
+            f"{self.path}: ancillary layer {canon!r} is not in this file (present: "
+            f"{list(self.meta.ancillary) or 'none'}). Remove it from config key "
+            "'ancillary_layers' or use complete NEON tiles (subset files may lack "
+            "Ancillary_Imagery)."
+        )
+
+    def read_layer(self, name: str) -> tuple[np.ndarray, float | None]:
+        """Read an ancillary layer as a 2-D array ``(rows, cols)`` and its no-data value.
+
+        ``Weather_Quality_Indicator`` is returned as codes 1/2/3 (0 = no data) for both
+        revisions: the .001 RGB stop-light ``(rows, cols, 3)`` is converted to the .002 codes.
+        """
+        canon = canonical_layer(name)
+        ds = self._layer_dataset(canon)
+        arr = ds[()]
+        nodata = None
+        if "Data_Ignore_Value" in ds.attrs:
+            nodata = float(_scalar(ds.attrs["Data_Ignore_Value"]))
+        elif canon in ANCILLARY_NODATA:
+            nodata = float(ANCILLARY_NODATA[canon])
+        if canon == "Weather_Quality_Indicator":
+            if arr.ndim == 3:
+                codes = np.zeros(arr.shape[:2], dtype=np.uint8)
+                for rgb, code in WQI_STOPLIGHT.items():
+                    codes[np.all(arr[..., :3] == np.array(rgb, dtype=arr.dtype), axis=-1)] = code
+                arr = codes
+            else:
+                arr = arr.astype(np.uint8)
+            nodata = 0.0
+        if arr.ndim != 2 or arr.shape != (self.meta.rows, self.meta.cols):
+            raise NeonFormatError(
+                f"{self.path}: layer {canon!r} has shape {arr.shape}, expected "
+                f"({self.meta.rows}, {self.meta.cols})"
+            )
+        return arr, nodata
+
+
+def read_meta(path: str | Path) -> TileMeta:
+    """Open a tile, return its metadata and close it."""
+    with NeonTile(path, cache_mb=0) as t:
+        return t.meta
+
+
+def check_tile_in_cell(meta: TileMeta, tile_id: str, cell_m: float = 1000.0) -> None:
+    """Raise if the tile's data extend outside the 1 km grid cell its file name names."""
+    e, n = (float(v) for v in tile_id.split("_"))
+    left, bottom, right, top = meta.bounds
+    tol = 1e-6 * cell_m
+    if left < e - tol or bottom < n - tol or right > e + cell_m + tol or top > n + cell_m + tol:
+        raise NeonFormatError(
+            f"{meta.path}: data extent (left={left}, bottom={bottom}, right={right}, top={top}) "
+            f"lies outside the {cell_m:g} m grid cell {tile_id} named by the file (expected within "
+            f"x {e:g}-{e + cell_m:g}, y {n:g}-{n + cell_m:g}). The file name or its Map_Info is "
+            "wrong; NEON names tiles by their lower-left corner."
+        )

@@ -1,0 +1,113 @@
+"""Which tiles make up a site, for each tile source (used by the workflow at parse time)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import ConfigError
+from .generator import SiteSpec, tile_file_name
+from .neon import tile_id_from_name
+
+
+def demo_spec(site: str, year: int, demo: Mapping) -> SiteSpec:
+    """The demo generator's :class:`SiteSpec` from the ``demo:`` config section."""
+    spec = SiteSpec(
+        site=site,
+        domain=demo["domain"],
+        year=int(year),
+        epsg=int(demo["epsg"]),
+        origin=tuple(int(v) for v in demo["origin"]),
+        shape=tuple(int(v) for v in demo["shape"]),
+        pixels=int(demo["pixels"]),
+        pixel_size=float(demo["pixel_size"]),
+        bands=int(demo["bands"]),
+        revision=str(demo["revision"]),
+        materials=tuple(demo["materials"]),
+        seed=int(demo["seed"]),
+        noise=float(demo["noise"]),
+        chunks=demo["chunks"],
+    )
+    spec.validate()
+    return spec
+
+
+def demo_tile_names(spec: SiteSpec) -> dict[str, str]:
+    """Tile id -> NEON file name for every tile of the demo site."""
+    return {t: tile_file_name(spec, t) for t in spec.tile_ids()}
+
+
+def local_tiles(h5_dir: str | Path | None) -> dict[str, Path]:
+    """Tile id -> path of every NEON reflectance tile under ``h5_dir`` (searched recursively)."""
+    if not h5_dir:
+        raise ConfigError("source is 'local' but local.h5_dir is not set; give the folder of your .h5 tiles.")
+    root = Path(h5_dir)
+    if not root.is_dir():
+        raise ConfigError(f"local.h5_dir: folder {root} does not exist.")
+    tiles: dict[str, Path] = {}
+    for p in sorted(root.rglob("*.h5")):
+        if "reflectance" not in p.name.lower():
+            continue
+        tid = tile_id_from_name(p)
+        if tid in tiles:
+            raise ConfigError(
+                f"local.h5_dir: two files for tile {tid}: {tiles[tid]} and {p}. Keep one per tile "
+                "(e.g. one product revision) in the folder."
+            )
+        tiles[tid] = p.resolve()
+    if not tiles:
+        raise ConfigError(
+            f"local.h5_dir: no NEON reflectance tiles (*reflectance.h5 named with "
+            f"EASTING_NORTHING) found under {root}."
+        )
+    return tiles
+
+
+def select_tiles(available: Sequence[str], subset, key: str = "tiles") -> list[str]:
+    """Apply the ``tiles`` subset ("all" or a list) to the available tile ids, keeping order."""
+    available = list(available)
+    if subset in (None, "all"):
+        return sorted(available)
+    missing = sorted(set(subset) - set(available))
+    if missing:
+        raise ConfigError(
+            f"{key}: tiles {missing} are not part of this site; available tiles: {sorted(available)}"
+        )
+    return sorted(subset)
+
+
+def write_listing(tiles: Sequence[str], h5_files: Sequence[str | Path], csv_path: str | Path) -> Path:
+    """Write ``tiles.csv`` (tile, file, size_bytes, epsg, left, bottom, right, top, revision).
+
+    Each file is opened (metadata only) and checked against the 1 km cell its name names.
+    """
+    import csv
+
+    from .io import atomic_path
+    from .neon import check_tile_in_cell, read_meta
+
+    rows = []
+    for tile, path in zip(tiles, h5_files):
+        meta = read_meta(path)
+        check_tile_in_cell(meta, tile)
+        left, bottom, right, top = meta.bounds
+        rows.append({
+            "tile": tile, "file": Path(path).name, "size_bytes": Path(path).stat().st_size,
+            "epsg": meta.epsg, "left": left, "bottom": bottom, "right": right, "top": top,
+            "revision": meta.revision, "bands": meta.bands,
+        })
+    epsgs = {r["epsg"] for r in rows}
+    if len(epsgs) > 1:
+        by = {e: [r["file"] for r in rows if r["epsg"] == e] for e in sorted(epsgs)}
+        from .errors import SiteError
+
+        raise SiteError(
+            f"Tiles of one site must share a CRS, found EPSG codes {by}. Restrict 'tiles' to one "
+            "UTM zone (or process each zone as its own site)."
+        )
+    with atomic_path(csv_path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["tile"])
+            w.writeheader()
+            w.writerows(rows)
+    return Path(csv_path)
