@@ -3,7 +3,6 @@
 Usage: snakemake --cores 2 [--configfile my.yaml]   (see README.md)
 """
 
-
 from snakemake.utils import min_version
 
 min_version("9.0")

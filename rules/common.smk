@@ -7,7 +7,6 @@ from snakemake.utils import validate
 from aopflow.neon import canonical_layer, layer_product_name
 from aopflow import site as aop_site
 
-
 validate(config, "../config/schema.yaml")
 
 OUT = f"{config['outdir']}/{config['site']}/{config['year']}"
@@ -16,7 +15,9 @@ BENCH = f"{OUT}/benchmarks"
 CONDA_ENV = "../envs/aopflow.yaml"
 
 # Ancillary layers: output product name (wqi, aspect, ...) -> canonical layer name.
-ANCILLARY = {layer_product_name(n): canonical_layer(n) for n in config["ancillary_layers"]}
+ANCILLARY = {
+    layer_product_name(n): canonical_layer(n) for n in config["ancillary_layers"]
+}
 # How each mosaic's overviews are resampled: class maps by nearest, the rest by average.
 CLASS_PRODUCTS = {"wqi", "sam", "sid"}
 

@@ -6,18 +6,18 @@ rule h5_to_ancillary:
         h5=h5_of_tile,
     output:
         f"{OUT}/tiles/{{tile}}/{{layer}}.tif",
-    params:
-        layer=ancillary_layer_name,
     log:
         f"{LOGS}/h5_to_ancillary/{{tile}}_{{layer}}.log",
-    threads: 1
-    resources:
-        mem_mb=tile_mem_mb,
-        runtime=10,
     group:
         "convert"
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=tile_mem_mb,
+        runtime=10,
+    params:
+        layer=ancillary_layer_name,
     script:
         "../scripts/h5_to_ancillary.py"
 
@@ -27,17 +27,17 @@ rule h5_to_rgb:
         h5=h5_of_tile,
     output:
         f"{OUT}/tiles/{{tile}}/rgb.tif",
-    params:
-        wavelengths_nm=config["rgb"]["wavelengths_nm"],
     log:
         f"{LOGS}/h5_to_rgb/{{tile}}.log",
-    threads: 1
-    resources:
-        mem_mb=tile_mem_mb,
-        runtime=10,
     group:
         "convert"
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=tile_mem_mb,
+        runtime=10,
+    params:
+        wavelengths_nm=config["rgb"]["wavelengths_nm"],
     script:
         "../scripts/h5_to_rgb.py"

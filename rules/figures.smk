@@ -12,12 +12,12 @@ rule figure_wqi:
         ),
     log:
         f"{LOGS}/figures/wqi.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        CONDA_ENV
     script:
         "../scripts/figure_wqi.py"
 
@@ -31,15 +31,15 @@ rule figure_rgb:
             caption="../report/rgb.rst",
             category="Site overview",
         ),
-    params:
-        stretch_percent=config["rgb"]["stretch_percent"],
     log:
         f"{LOGS}/figures/rgb.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        CONDA_ENV
+    params:
+        stretch_percent=config["rgb"]["stretch_percent"],
     script:
         "../scripts/figure_rgb.py"

@@ -6,17 +6,17 @@ rule mosaic:
         mosaic_inputs,
     output:
         f"{OUT}/mosaic/{{product}}.tif",
-    params:
-        resampling=mosaic_resampling,
     log:
         f"{LOGS}/mosaic/{{product}}.log",
     benchmark:
         f"{BENCH}/mosaic/{{product}}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        CONDA_ENV
+    params:
+        resampling=mosaic_resampling,
     script:
         "../scripts/mosaic.py"

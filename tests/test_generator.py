@@ -1,0 +1,123 @@
+"""The demo-site generator writes what NEON writes, and what it writes reads back as written."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+
+from aopflow.errors import ConfigError
+from aopflow.generator import (
+    ANCILLARY_001,
+    ANCILLARY_002,
+    abundances_at,
+    endmember_spectra,
+    tile_file_name,
+    wavelength_grid,
+)
+from aopflow.neon import NeonTile
+
+from conftest import tiny_spec
+
+
+def test_layout_and_attributes(site_002, site_001):
+    for spec, paths in (site_002, site_001):
+        assert [p.name for p in paths] == [tile_file_name(spec, t) for t in spec.tile_ids()]
+        with h5py.File(paths[0]) as f:
+            assert list(f.keys()) == [spec.site]
+            refl = f[spec.site]["Reflectance"]
+            assert set(refl.keys()) == {"Metadata", "Reflectance_Data"}
+            assert list(refl.attrs["Band_Window_1_Nanometers"]) == [1340, 1445]
+            d = refl["Reflectance_Data"]
+            assert d.dtype == np.int16
+            assert len(d.attrs) == 12
+            e, n = (int(v) for v in spec.tile_ids()[0].split("_"))
+            ext = spec.pixels * spec.pixel_size
+            assert list(d.attrs["Spatial_Extent_meters"]) == [e, e + ext, n, n + ext]
+            md = refl["Metadata"]
+            assert set(md.keys()) >= {"Ancillary_Imagery", "Coordinate_System", "Logs", "Spectral_Data"}
+            table = ANCILLARY_002 if spec.revision == "002" else ANCILLARY_001
+            assert set(md["Ancillary_Imagery"].keys()) == set(table)
+            mi = md["Coordinate_System/Map_Info"][()]
+            assert isinstance(mi, bytes) and md["Coordinate_System/EPSG Code"][()] == str(spec.epsg).encode()
+            # Map_Info carries the upper-left corner; the file name the lower-left.
+            assert float(mi.split(b",")[4]) == n + ext
+            wqi = md["Ancillary_Imagery/Weather_Quality_Indicator"]
+            assert wqi.ndim == (2 if spec.revision == "002" else 3)
+            wl = md["Spectral_Data/Wavelength"]
+            assert wl.dtype == (np.float64 if spec.revision == "002" else np.float32)
+            assert wl.attrs["Units"] == "nanometers"
+            assert len(md["Logs"]) == 3
+
+
+def test_cube_is_the_mixture_of_truth(site_002, tmp_path):
+    spec, paths = site_002
+    truth_dir = paths[0].parent / "truth"
+    E_df = pd.read_csv(truth_dir / "endmembers.csv")
+    assert list(E_df.columns) == ["wavelength_nm", *spec.materials]
+    wl = wavelength_grid(spec.bands)
+    np.testing.assert_allclose(E_df["wavelength_nm"], wl, atol=1e-3)
+    E = E_df[list(spec.materials)].to_numpy().T
+    tid = spec.tile_ids()[0]
+    with rasterio.open(truth_dir / f"abundance_{tid}.tif") as src:
+        A = src.read()
+        assert src.transform.a == spec.pixel_size
+    with NeonTile(paths[0]) as t:
+        good = [i for i, w in enumerate(wl) if not (1340 <= w <= 1445 or 1790 <= w <= 1955)][:-10]
+        cube = t.read_bands(good).astype(float) / 10000
+        nodata = t.read_bands([0])[..., 0] == -9999
+    valid = ~nodata
+    assert np.all(np.isfinite(A[:, valid])) and np.all(np.isnan(A[:, nodata]))
+    np.testing.assert_allclose(A[:, valid].sum(axis=0), 1.0, atol=1e-5)
+    model = np.einsum("kyx,kb->yxb", np.nan_to_num(A), E[:, good])
+    resid = (cube - model)[valid]
+    assert abs(resid.mean()) < 1e-3
+    assert resid.std() == pytest.approx(spec.noise, rel=0.2)
+
+
+def test_scene_properties(site_002):
+    spec, paths = site_002
+    # Pure patches of every material exist.
+    xs = np.linspace(spec.origin[0], spec.origin[0] + 1000 * spec.shape[0], 300)
+    ys = np.linspace(spec.origin[1], spec.origin[1] + 1000 * spec.shape[1], 200)
+    X, Y = np.meshgrid(xs, ys)
+    A = abundances_at(spec, X, Y)
+    for k in range(len(spec.materials)):
+        assert (A[..., k] > 0.99).sum() > 10, spec.materials[k]
+    # Abundances continue across tile borders: evaluated on both sides of a border they agree.
+    x_border = spec.origin[0] + 1000.0
+    left = abundances_at(spec, np.full(50, x_border - 0.01), ys[:50])
+    right = abundances_at(spec, np.full(50, x_border + 0.01), ys[:50])
+    np.testing.assert_allclose(left, right, atol=1e-3)
+    # WQI has patches of 1, 2 and 3 and the flight-edge strip is no-data somewhere.
+    codes, nodata_px = set(), 0
+    for p in paths:
+        with NeonTile(p) as t:
+            w, _ = t.read_layer("Weather_Quality_Indicator")
+            codes |= set(np.unique(w).tolist())
+            nodata_px += int((t.read_bands([0]) == -9999).sum())
+    assert {1, 2, 3} <= codes and nodata_px > 0
+    # Water-vapour bands are noisy.
+    wl = wavelength_grid(spec.bands)
+    with NeonTile(paths[0]) as t:
+        wv = [int(np.argmin(abs(wl - 1400)))]
+        assert t.meta.band_windows[0] == (1340, 1445)
+
+
+def test_spectra_are_physically_plausible():
+    wl = wavelength_grid(426)
+    E = endmember_spectra(["vegetation", "soil", "water"], wl)
+    red, nir = np.argmin(abs(wl - 670)), np.argmin(abs(wl - 860))
+    ndvi = (E[:, nir] - E[:, red]) / (E[:, nir] + E[:, red])
+    assert ndvi[0] > 0.7 and 0 < ndvi[1] < 0.3 and ndvi[2] < 0
+    assert E[2].mean() < 0.05  # water is dark
+    assert np.all((E >= 0) & (E <= 1))
+
+
+def test_bad_spec():
+    with pytest.raises(ConfigError, match="demo.pixels"):
+        tiny_spec(pixels=200, pixel_size=10.0).validate()
+    with pytest.raises(ConfigError, match="demo.materials"):
+        tiny_spec(materials=("vegetation", "lava")).validate()
