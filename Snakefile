@@ -14,6 +14,7 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/tiles.smk"
 include: "rules/convert.smk"
+include: "rules/spectral.smk"
 include: "rules/mosaic.smk"
 include: "rules/figures.smk"
 

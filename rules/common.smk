@@ -20,6 +20,8 @@ ANCILLARY = {
 }
 # How each mosaic's overviews are resampled: class maps by nearest, the rest by average.
 CLASS_PRODUCTS = {"wqi", "sam", "sid"}
+CLASSIFY_KEYS = {"sam": "sam_max_angle", "sid": "sid_max_divergence"}
+SPECTRAL_PRODUCTS = ["abundance", "sam", "sid", "ndvi"] if config["spectral"] else []
 
 if config["source"] == "demo":
     DEMO_SPEC = aop_site.demo_spec(config["site"], config["year"], config["demo"])
@@ -30,6 +32,7 @@ elif config["source"] == "local":
 
 wildcard_constraints:
     tile=r"\d{6}_\d{7}",
+    classifier="sam|sid",
     layer="|".join(ANCILLARY) or "none",
 
 
@@ -78,6 +81,24 @@ def ancillary_layer_name(wildcards):
     return ANCILLARY[wildcards.layer]
 
 
+def tile_cube_mem_mb(wildcards, input):
+    """Memory for a job that streams a tile's cube: the raw integer cube of a band-chunked
+    file may be held whole (about 2.5x the gzip-compressed file), plus outputs."""
+    return int(800 + 2.5 * input.size_mb)
+
+
+def site_samples(wildcards):
+    return [f"{OUT}/tiles/{tile}/sample.npz" for tile in site_tiles()]
+
+
+def classifier_threshold(wildcards):
+    return config["classify"][CLASSIFY_KEYS[wildcards.classifier]]
+
+
+def classifier_threshold_key(wildcards):
+    return f"classify.{CLASSIFY_KEYS[wildcards.classifier]}"
+
+
 def tile_products(product):
     """Per-tile GeoTIFFs of one product for every tile of the site."""
     return [f"{OUT}/tiles/{tile}/{product}.tif" for tile in site_tiles()]
@@ -96,4 +117,15 @@ def all_targets():
     targets += [f"{OUT}/mosaic/{name}.tif" for name in ANCILLARY]
     if "wqi" in ANCILLARY:
         targets.append(f"{OUT}/figures/wqi.png")
+    targets += [f"{OUT}/mosaic/{name}.tif" for name in SPECTRAL_PRODUCTS]
+    if config["spectral"]:
+        targets += [
+            f"{OUT}/endmembers.csv",
+            f"{OUT}/figures/endmembers.png",
+            f"{OUT}/figures/abundance.png",
+            f"{OUT}/figures/sam.png",
+            f"{OUT}/figures/sid.png",
+            f"{OUT}/figures/ndvi.png",
+            f"{OUT}/tables/mean_abundance.csv",
+        ]
     return targets

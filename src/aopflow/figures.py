@@ -99,9 +99,12 @@ def endmember_figure(csv_path, png_path, names: Sequence[str] | None = None):
 
     df = pd.read_csv(csv_path)
     wl = df["wavelength_nm"].to_numpy()
+    # Break the lines where bands were removed (water-vapour windows) instead of bridging them.
+    gap = np.flatnonzero(np.diff(wl) > 3 * np.median(np.diff(wl))) + 1
+    wl_plot = np.insert(wl, gap, np.nan)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, col in enumerate(df.columns[1:]):
-        ax.plot(wl, df[col], label=col, color=CLASS_COLORS[i % len(CLASS_COLORS)], lw=1.4)
+        ax.plot(wl_plot, np.insert(df[col].to_numpy(float), gap, np.nan), label=col, color=CLASS_COLORS[i % len(CLASS_COLORS)], lw=1.4)
     ax.set_xlabel("Wavelength (nm)")
     ax.set_ylabel("Reflectance")
     ax.set_title("Site endmember spectra")
@@ -188,3 +191,22 @@ def mean_abundance_table(mosaic_path, csv_path, png_path):
     ax.set_title("Mean abundance per endmember (use to choose class thresholds)")
     _save(fig, png_path)
     return df
+
+
+def continuous_figure(mosaic_path, png_path, title: str, label: str, cmap="RdYlGn", vmin=None, vmax=None):
+    """Single-band continuous map (e.g. NDVI) with a colour bar; no-data transparent."""
+    arr, ext, nodata, _ = read_decimated(mosaic_path)
+    a = arr[0].astype(float)
+    if nodata is not None and not np.isnan(nodata):
+        a[arr[0] == nodata] = np.nan
+    fig, ax = plt.subplots(figsize=(7, 6))
+    im = ax.imshow(a, extent=ext, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    _axes_km(ax, title)
+    return _save(fig, png_path)
+
+
+def class_labels_from_csv(endmembers_csv) -> list[str]:
+    import pandas as pd
+
+    return list(pd.read_csv(endmembers_csv, nrows=1).columns[1:])

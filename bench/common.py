@@ -1,0 +1,50 @@
+"""Shared helpers for the benchmarks: a cached full-size NEON-format tile, timing, memory."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from aopflow.generator import SiteSpec, write_tile  # noqa: E402
+
+FULL_SPEC = SiteSpec(site="BNCH", shape=(1, 1), pixels=1000, pixel_size=1.0, bands=426,
+                     revision="002", seed=11)
+
+
+def full_tile(revision: str = "002", chunks: str = "auto") -> Path:
+    """A full-size (1000 x 1000 x 426) tile, generated once and cached under bench/out/."""
+    spec = SiteSpec(**{**FULL_SPEC.__dict__, "revision": revision, "chunks": chunks})
+    tid = spec.tile_ids()[0]
+    folder = OUT / f"full_{revision}_{chunks}"
+    from aopflow.generator import tile_file_name
+
+    path = folder / tile_file_name(spec, tid)
+    if not path.exists():
+        t0 = time.perf_counter()
+        write_tile(spec, tid, folder, folder / "truth")
+        print(f"generated {path.name} ({path.stat().st_size / 2**20:.0f} MiB) in "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+    return path
+
+
+def median_time(fn, repeats: int = 5, warmup: int = 1) -> tuple[float, list[float]]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

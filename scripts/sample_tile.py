@@ -1,0 +1,7 @@
+"""Sample valid, cleaned pixels of one tile for the site-wide endmember extraction."""
+from aopflow.smk import run
+from aopflow.spectral_tile import sample_tile
+
+p = snakemake.params
+run(snakemake, sample_tile, snakemake.input.h5, snakemake.output[0],
+    tile_id=snakemake.wildcards.tile, clean=p.clean, n_samples=p.n_samples, seed=p.seed)

@@ -1,0 +1,7 @@
+"""Extract one endmember set for the whole site (or resample a user's library)."""
+from aopflow.smk import run
+from aopflow.spectral_tile import site_endmembers
+
+p = snakemake.params
+run(snakemake, site_endmembers, list(snakemake.input.samples), snakemake.output[0],
+    method=p.method, n=p.n, seed=p.seed, library=p.library)

@@ -1,0 +1,297 @@
+"""The spectral stage on tiles: pixel samples, site endmembers, and the per-tile chain.
+
+A tile is read once, in row blocks of the kept bands (integers, never a float64 cube); each
+block is cleaned to float32 and unmixed / scored against the *site* endmembers, so class k
+means the same material in every tile. Reading (HDF5 decompression) and computing overlap:
+blocks are handed to a small thread pool while the next block is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from .clean import CleanSpec, clean_pixels, tile_good_bands
+from .errors import ConfigError, SiteError
+from .io import atomic_path
+from .neon import NeonTile, check_tile_in_cell
+from .raster import write_geotiff
+from .spectral import (
+    UNMIX_FROM_GRAM,
+    classify,
+    extract_endmembers,
+    read_endmember_csv,
+    resample_spectra,
+    sam,
+    sid,
+    write_endmember_csv,
+)
+
+log = logging.getLogger(__name__)
+
+CLASS_NODATA = 255
+
+
+def _tile_seed(seed: int, tile_id: str) -> int:
+    # A per-tile seed independent of the other tiles, so adding a tile changes no other sample.
+    return zlib.crc32(f"{seed}:{tile_id}".encode())
+
+
+def sample_tile(
+    h5_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    tile_id: str,
+    clean: Mapping | None = None,
+    n_samples: int = 2000,
+    seed: int = 0,
+) -> Path:
+    """Sample up to ``n_samples`` valid, cleaned pixels of a tile -> ``.npz``.
+
+    The npz holds ``pixels`` (k, B) float32 reflectance of the kept bands, ``wavelengths``
+    (B,) nm, ``rows``/``cols`` of the samples and ``tile``. The sample is uniform over the
+    tile's valid pixels, reproducible from ``seed`` and the tile id.
+    """
+    spec = CleanSpec.from_config(clean)
+    with NeonTile(h5_path) as tile:
+        meta = tile.meta
+        check_tile_in_cell(meta, tile_id)
+        bands = tile_good_bands(meta, spec)
+        # Valid-pixel mask from one band, then choose positions, then one pass over the cube.
+        first = tile.read_bands([int(bands[0])])[..., 0]
+        valid_pos = np.flatnonzero(first.ravel() != meta.nodata)
+        rng = np.random.default_rng(_tile_seed(seed, tile_id))
+        k = min(n_samples, valid_pos.size)
+        chosen = np.sort(rng.choice(valid_pos, size=k, replace=False)) if k else valid_pos[:0]
+        rows, cols = np.divmod(chosen, meta.cols)
+        pixels = np.empty((k, bands.size), dtype=np.float32)
+        keep = np.ones(k, dtype=bool)
+        if k:
+            for sl, raw in tile.iter_blocks(bands):
+                sel = (rows >= sl.start) & (rows < sl.stop)
+                if not sel.any():
+                    continue
+                vals = raw[rows[sel] - sl.start, cols[sel]]
+                keep[sel] = ~np.any(vals == meta.nodata, axis=1)
+                pixels[sel] = vals.astype(np.float32) / np.float32(meta.scale_factor)
+    if k == 0:
+        log.warning("%s: tile %s has no valid pixels; its sample is empty", meta.path.name, tile_id)
+    with atomic_path(out_path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, pixels=pixels[keep], wavelengths=meta.wavelengths[bands],
+                     rows=rows[keep], cols=cols[keep], tile=tile_id)
+    log.info("%s: sampled %d of %d valid pixels, %d bands", tile_id, int(keep.sum()), valid_pos.size, bands.size)
+    return Path(out_path)
+
+
+def site_endmembers(
+    sample_paths: Sequence[str | os.PathLike],
+    out_csv: str | os.PathLike,
+    *,
+    method: str = "nfindr",
+    n: int = 5,
+    seed: int = 0,
+    library: str | None = None,
+) -> Path:
+    """One endmember set for the whole site -> CSV (``wavelength_nm``, ``em1``..``emn``).
+
+    Pixels sampled from every tile are pooled and ``method`` (N-FINDR, ATGP or PPI) extracts
+    ``n`` endmembers; or, with ``library``, a user's reference spectra are resampled to the
+    image's kept bands instead.
+    """
+    samples, wl = [], None
+    for p in sample_paths:
+        with np.load(p) as z:
+            if wl is None:
+                wl = z["wavelengths"]
+            elif z["wavelengths"].shape != wl.shape or np.max(np.abs(z["wavelengths"] - wl)) > 0.5:
+                raise SiteError(
+                    f"{p}: the tile's kept bands differ from the first tile's "
+                    f"({z['wavelengths'].size} vs {wl.size} bands). Tiles of one site must share a "
+                    "band set; process different sensors/years as separate sites."
+                )
+            samples.append(z["pixels"])
+    if wl is None:
+        raise SiteError("site_endmembers: no tile samples (is the tile list empty?)")
+    if library:
+        lib_wl, lib_E, names = read_endmember_csv(library)
+        E = resample_spectra(lib_wl, lib_E, wl)
+        log.info("library %s: %d spectra resampled to %d bands", library, len(names), wl.size)
+    else:
+        X = np.concatenate(samples) if samples else np.empty((0, wl.size), np.float32)
+        if X.shape[0] == 0:
+            raise SiteError("site_endmembers: every tile is all no-data; nothing to extract from.")
+        log.info("extracting %d endmembers with %s from %d sampled pixels", n, method, X.shape[0])
+        E = extract_endmembers(X, method, n, seed=seed)
+        names = [f"em{i + 1}" for i in range(E.shape[0])]
+    write_endmember_csv(out_csv, wl, E, names)
+    return Path(out_csv)
+
+
+def _endmembers_for(meta_wl: np.ndarray, csv_path) -> tuple[np.ndarray, list[str]]:
+    wl, E, names = read_endmember_csv(csv_path)
+    if wl.shape != meta_wl.shape or np.max(np.abs(wl - meta_wl)) > 0.5:
+        E = resample_spectra(wl, E, meta_wl)
+    return E.astype(np.float32), names
+
+
+def _score_best(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1-based index of the minimum, minimum) per row; NaN rows give NaN."""
+    ok = ~np.all(np.isnan(scores), axis=1)
+    idx = np.full(scores.shape[0], np.nan, dtype=np.float32)
+    best = np.full(scores.shape[0], np.nan, dtype=np.float32)
+    if ok.any():
+        s = scores[ok]
+        j = np.nanargmin(s, axis=1)
+        idx[ok] = j + 1
+        best[ok] = s[np.arange(s.shape[0]), j]
+    return idx, best
+
+
+def spectral_tile(
+    h5_path: str | os.PathLike,
+    endmembers_csv: str | os.PathLike,
+    *,
+    tile_id: str,
+    abundance_path: str | os.PathLike,
+    sam_path: str | os.PathLike,
+    sid_path: str | os.PathLike,
+    clean: Mapping | None = None,
+    unmix_method: str = "fcls",
+    threads: int = 2,
+    block_mb: float = 64.0,
+) -> dict[str, Path]:
+    """Read a tile once and write abundances and SAM/SID scores against the site endmembers.
+
+    Outputs (same grid as the tile): ``abundance`` (n bands float32, NaN = no data), and for
+    SAM and SID a 2-band float32 score raster: band 1 the best class (1..n), band 2 its angle
+    (radians) / divergence. Thresholds are applied later (:func:`classify_scores`), so a
+    threshold edit does not recompute the chain.
+    """
+    if unmix_method not in UNMIX_FROM_GRAM:
+        raise ConfigError(f"Unknown method {unmix_method!r} for unmix.method; must be one of {sorted(UNMIX_FROM_GRAM)}")
+    spec = CleanSpec.from_config(clean)
+    unmix_fn = UNMIX_FROM_GRAM[unmix_method]
+    with NeonTile(h5_path) as tile:
+        meta = tile.meta
+        check_tile_in_cell(meta, tile_id)
+        bands = tile_good_bands(meta, spec)
+        E, names = _endmembers_for(meta.wavelengths[bands], endmembers_csv)
+        n = E.shape[0]
+        E64 = E.astype(np.float64)
+        G = E64 @ E64.T
+        rows, cols = meta.rows, meta.cols
+        abund = np.full((rows, cols, n), np.nan, dtype=np.float32)
+        scores = {k: np.full((rows, cols, 2), np.nan, dtype=np.float32) for k in ("sam", "sid")}
+
+        def work(sl: slice, raw: np.ndarray) -> int:
+            X, valid = clean_pixels(raw, meta.nodata, meta.scale_factor)
+            if X.shape[0] == 0:
+                return 0
+            b = (X @ E.T).astype(np.float64)
+            a_blk = abund[sl]
+            a_blk[valid] = unmix_fn(G, b)
+            for key, fn in (("sam", sam), ("sid", sid)):
+                idx, best = _score_best(fn(X, E))
+                s_blk = scores[key][sl]
+                s_blk[valid, 0] = idx
+                s_blk[valid, 1] = best
+            return X.shape[0]
+
+        n_valid = 0
+        target = block_mb / max(threads, 1)
+        with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+            pending = []
+            for sl, raw in tile.iter_blocks(bands, target_mb=target):
+                pending.append(pool.submit(work, sl, raw))
+                # Bound memory: at most threads + 1 blocks in flight.
+                while len(pending) > max(threads, 1):
+                    n_valid += pending.pop(0).result()
+            for fut in pending:
+                n_valid += fut.result()
+    if n_valid == 0:
+        log.warning("%s: tile %s is entirely no-data; writing no-data outputs", meta.path.name, tile_id)
+    log.info("%s: %d valid pixels, %d bands, %d endmembers", tile_id, n_valid, bands.size, n)
+    kw = dict(crs=meta.epsg, transform=meta.transform, nodata=float("nan"))
+    out = {
+        "abundance": write_geotiff(abundance_path, np.moveaxis(abund, -1, 0), band_names=names, **kw),
+        "sam": write_geotiff(sam_path, np.moveaxis(scores["sam"], -1, 0),
+                             band_names=["class", "angle_rad"], tags={"endmembers": ",".join(names)}, **kw),
+        "sid": write_geotiff(sid_path, np.moveaxis(scores["sid"], -1, 0),
+                             band_names=["class", "divergence"], tags={"endmembers": ",".join(names)}, **kw),
+    }
+    return out
+
+
+def classify_scores(
+    score_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    thresholds: float | Sequence[float] | None,
+    key: str,
+) -> Path:
+    """Class map (uint8: 1..n, 0 unclassified, 255 no data) from a best-class/score raster.
+
+    A pixel keeps its best class if that class's score is within its threshold (one number
+    or one per endmember), else 0, as in :func:`aopflow.spectral.classify`.
+    """
+    with rasterio.open(score_path) as src:
+        idx, score = src.read(1), src.read(2)
+        names = src.tags().get("endmembers", "").split(",")
+        profile = (src.crs, src.transform)
+    n = len(names)
+    if thresholds is None:
+        limit = np.full(n, np.inf)
+    elif isinstance(thresholds, (int, float)):
+        limit = np.full(n, float(thresholds))
+    else:
+        if len(thresholds) != n:
+            raise ConfigError(
+                f"{key} has {len(thresholds)} values but there are {n} endmembers ({', '.join(names)}); "
+                f"give one number for all, or exactly {n} numbers."
+            )
+        limit = np.asarray(thresholds, dtype=float)
+    out = np.full(idx.shape, CLASS_NODATA, dtype=np.uint8)
+    ok = np.isfinite(idx)
+    cls = idx[ok].astype(np.int64)
+    keep = score[ok] <= limit[cls - 1]
+    out[ok] = np.where(keep, cls, 0).astype(np.uint8)
+    return write_geotiff(out_path, out, crs=profile[0], transform=profile[1], nodata=CLASS_NODATA,
+                         band_names=["class"], tags={"classes": ",".join(names), "threshold": str(thresholds)})
+
+
+def ndvi_tile(
+    h5_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    tile_id: str | None = None,
+    red_nm: float = 660.0,
+    nir_nm: float = 860.0,
+) -> Path:
+    """NDVI = (NIR - red) / (NIR + red) from the bands nearest ``red_nm``/``nir_nm`` (float32)."""
+    with NeonTile(h5_path) as tile:
+        meta = tile.meta
+        if tile_id:
+            check_tile_in_cell(meta, tile_id)
+        red_b, nir_b = meta.nearest_bands([red_nm, nir_nm])
+        raw = tile.read_bands([red_b, nir_b])
+    red = raw[..., 0].astype(np.float32)
+    nir = raw[..., 1].astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ndvi = (nir - red) / (nir + red)  # the scale factor cancels
+    bad = (raw[..., 0] == meta.nodata) | (raw[..., 1] == meta.nodata) | ~np.isfinite(ndvi)
+    ndvi[bad] = np.nan
+    return write_geotiff(out_path, ndvi, crs=meta.epsg, transform=meta.transform, nodata=float("nan"),
+                         band_names=[f"NDVI ({meta.wavelengths[nir_b]:.0f}, {meta.wavelengths[red_b]:.0f} nm)"])
+
+
+def n_endmembers(csv_path) -> int:
+    return len(read_endmember_csv(csv_path)[2])
+
