@@ -10,6 +10,8 @@
 #   --keep-munge   leave munged running (used by slurm-up.sh when it restarts slurm)
 #   --purge        also delete $AOPFLOW_SLURM_DIR (logs, state); /etc/slurm/slurm.conf stays
 set -euo pipefail
+# The daemons live in /usr/sbin, which a non-login root shell may lack in PATH.
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 
 readonly SLURM_DIR="${AOPFLOW_SLURM_DIR:-/tmp/aopflow-slurm}"
 readonly STOP_SECONDS=30
@@ -38,14 +40,23 @@ if [[ $EUID -ne 0 ]]; then
     exit 1
 fi
 
-# pid_alive NAME PIDFILE: true if PIDFILE names a live process whose command is NAME
-# (a stale pid file whose pid was reused by another program is ignored).
-pid_alive() {
-    local name=$1 pidfile=$2 pid
-    [[ -s $pidfile ]] || return 1
-    pid=$(<"$pidfile")
+# proc_is NAME PID: true if PID is a live process whose command is NAME. Checking the
+# command guards against a stale pid file whose pid was reused by another program.
+proc_is() {
+    local name=$1 pid=$2
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]]
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] || return 1
+    # A killed daemon stays a zombie until its parent reaps it (in containers PID 1 may be
+    # slow to): count it as dead.
+    [[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]]
+}
+
+# pid_alive NAME PIDFILE: true if PIDFILE names a live process whose command is NAME.
+# The daemons delete their pid file on exit, so it may vanish between test and read.
+pid_alive() {
+    local pid
+    pid=$(cat "$2" 2>/dev/null) || return 1
+    proc_is "$1" "$pid"
 }
 
 # stop_daemon NAME PIDFILE: SIGTERM, wait, then SIGKILL; remove the pid file.
@@ -60,14 +71,14 @@ stop_daemon() {
         fi
         return 0
     fi
-    pid=$(<"$pidfile")
+    pid=$(cat "$pidfile" 2>/dev/null) || return 0 # exited since the check
     log "stopping $name (pid $pid, SIGTERM)"
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < STOP_SECONDS * 10; i++)); do
-        [[ -d /proc/$pid ]] || break
+        proc_is "$name" "$pid" || break
         sleep 0.1
     done
-    if [[ -d /proc/$pid ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]]; then
+    if proc_is "$name" "$pid"; then
         log "$name (pid $pid) still alive after ${STOP_SECONDS}s; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
         sleep 0.5
@@ -106,18 +117,34 @@ fi
 
 # Report (never kill) leftovers: a slurmstepd of a job that could not be cancelled, or a
 # daemon this script has no pid file for. Reading /proc is only for this report.
-leftover=()
-for comm_file in /proc/[0-9]*/comm; do
-    comm=$(cat "$comm_file" 2>/dev/null || true)
-    case $comm in
-        slurmctld | slurmd | slurmstepd) leftover+=("$comm(pid ${comm_file//[^0-9]/})") ;;
-        munged) ((keep_munge)) || leftover+=("munged(pid ${comm_file//[^0-9]/}, not started by slurm-up.sh?)") ;;
-    esac
+find_leftovers() {
+    local proc comm
+    leftover=()
+    for proc in /proc/[0-9]*; do
+        comm=$(cat "$proc/comm" 2>/dev/null || true)
+        case $comm in
+            slurmctld | slurmscriptd | slurmd | slurmstepd | munged) ;;
+            *) continue ;;
+        esac
+        # Zombies are dead already, only not yet reaped by their parent.
+        [[ "$(sed 's/.*) //' "$proc/stat" 2>/dev/null | cut -d' ' -f1)" == Z ]] && continue
+        if [[ $comm == munged ]]; then
+            ((keep_munge)) || leftover+=("munged(pid ${proc#/proc/}, not started by slurm-up.sh?)")
+        else
+            leftover+=("$comm(pid ${proc#/proc/})")
+        fi
+    done
+}
+# Helpers (slurmscriptd, a finishing slurmstepd) exit shortly after their parent: give them 3 s.
+for ((i = 0; i < 30; i++)); do
+    find_leftovers
+    ((${#leftover[@]} == 0)) && break
+    sleep 0.1
 done
 if ((${#leftover[@]} > 0)); then
     log "WARNING: processes still running that this script did not stop: ${leftover[*]}"
 else
-    log "no slurm or munge daemon remains"
+    if ((keep_munge)); then log "no slurm daemon remains"; else log "no slurm or munge daemon remains"; fi
 fi
 
 if ((purge)); then

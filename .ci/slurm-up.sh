@@ -22,6 +22,8 @@
 #   AOPFLOW_SLURM_OVERWRITE_CONF=1  replace an /etc/slurm/slurm.conf this script did not write
 #                                   (the old one is kept as slurm.conf.aopflow-backup.<time>)
 set -euo pipefail
+# The daemons live in /usr/sbin, which a non-login root shell may lack in PATH.
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 
 readonly SLURM_DIR="${AOPFLOW_SLURM_DIR:-/tmp/aopflow-slurm}"
 readonly WAIT_SECONDS="${AOPFLOW_SLURM_TIMEOUT:-60}"
@@ -40,14 +42,23 @@ die() {
     exit 1
 }
 
-# pid_alive NAME PIDFILE: true if PIDFILE names a live process whose command is NAME.
-# Checking the command guards against a stale pid file whose pid was reused.
-pid_alive() {
-    local name=$1 pidfile=$2 pid
-    [[ -s $pidfile ]] || return 1
-    pid=$(<"$pidfile")
+# proc_is NAME PID: true if PID is a live process whose command is NAME. Checking the
+# command guards against a stale pid file whose pid was reused by another program.
+proc_is() {
+    local name=$1 pid=$2
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]]
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] || return 1
+    # A killed daemon stays a zombie until its parent reaps it (in containers PID 1 may be
+    # slow to): count it as dead.
+    [[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]]
+}
+
+# pid_alive NAME PIDFILE: true if PIDFILE names a live process whose command is NAME.
+# The daemons delete their pid file on exit, so it may vanish between test and read.
+pid_alive() {
+    local pid
+    pid=$(cat "$2" 2>/dev/null) || return 1
+    proc_is "$1" "$pid"
 }
 
 show_logs() {
@@ -59,9 +70,17 @@ show_logs() {
     done
 }
 
+# new_log NAME: keep one earlier log as NAME.log.prev, so the tails shown on failure come
+# from this start only.
+new_log() {
+    local f="$SLURM_DIR/log/$1.log"
+    if [[ -e $f ]]; then mv -f "$f" "$f.prev"; fi
+}
+
 fail_with_logs() {
     printf '[slurm-up] ERROR: %s\n' "$*" >&2
     show_logs
+    printf '[slurm-up] (the "mpi/pmix ... can not load PMIx library" errors are harmless: no MPI is used)\n' >&2
     printf '[slurm-up] Fix the cause, then run .ci/slurm-down.sh and .ci/slurm-up.sh again.\n' >&2
     exit 1
 }
@@ -100,7 +119,7 @@ else
     apt-get -o DPkg::Lock::Timeout=300 update -q \
         || die "apt-get update failed (no network or a broken apt source?); see the output above"
     log "apt-get install ${PACKAGES[*]}"
-    apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${PACKAGES[@]}" \
+    apt-get -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0 install -y -q --no-install-recommends "${PACKAGES[@]}" \
         || die "apt-get install ${PACKAGES[*]} failed; see the output above"
     if [[ $created_policy == 1 ]]; then
         rm -f /usr/sbin/policy-rc.d
@@ -143,7 +162,7 @@ chmod 0400 "$MUNGE_KEY"
 munge_works() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 readonly MUNGED_PID="$SLURM_DIR/munge/munged.pid"
 if pid_alive munged "$MUNGED_PID"; then
-    log "munged already running (pid $(<"$MUNGED_PID"))"
+    log "munged already running (pid $(cat "$MUNGED_PID" 2>/dev/null))"
 elif munge_works; then
     # Someone else's munged (e.g. the system's) already answers; slurm can use it.
     # slurm-down.sh leaves it alone because there is no pid file of ours.
@@ -151,6 +170,7 @@ elif munge_works; then
 else
     log "starting munged as user munge (log $SLURM_DIR/log/munged.log)"
     rm -f "$MUNGED_PID"
+    new_log munged
     # munged writes its log itself; the log file must be writable by munge.
     install -m 0640 -o munge -g munge /dev/null "$SLURM_DIR/log/munged.log" 2>/dev/null || true
     runuser -u munge -- /usr/sbin/munged --pid-file="$MUNGED_PID" \
@@ -245,16 +265,19 @@ if ((restart_needed)) && { pid_alive slurmctld "$CTLD_PID" || pid_alive slurmd "
 fi
 
 if pid_alive slurmctld "$CTLD_PID"; then
-    log "slurmctld already running (pid $(<"$CTLD_PID"))"
+    log "slurmctld already running (pid $(cat "$CTLD_PID" 2>/dev/null))"
 else
     # A controller answering without our pid file was started some other way; starting a
     # second one would fail on the port and slurm-down.sh could not stop the first one.
     if scontrol ping 2>/dev/null | grep -q 'is UP'; then
         die "a slurmctld not started by this script already answers on $NODE (its pid file $CTLD_PID is missing); stop it first"
     fi
-    log "starting slurmctld -i (log $SLURM_DIR/log/slurmctld.log)"
-    # -i: ignore saved state from an earlier run; the CI cluster always starts empty.
-    slurmctld -i || fail_with_logs "slurmctld exited with status $?"
+    log "starting slurmctld -c -i (log $SLURM_DIR/log/slurmctld.log)"
+    # -c: clear the saved state of an earlier run (jobs, and a DOWN/DRAIN node state that
+    # would otherwise persist), so the CI cluster always starts empty.
+    # -i: do not stop on unreadable state files.
+    new_log slurmctld
+    slurmctld -c -i || fail_with_logs "slurmctld exited with status $?"
 fi
 
 # slurmd must find the controller when it registers; wait until slurmctld answers.
@@ -265,12 +288,13 @@ until scontrol ping 2>/dev/null | grep -q 'is UP'; do
     (($(date +%s) < deadline)) || fail_with_logs "slurmctld did not answer 'scontrol ping' within ${WAIT_SECONDS}s"
     sleep 0.2
 done
-log "slurmctld answers (pid $(<"$CTLD_PID"))"
+log "slurmctld answers (pid $(cat "$CTLD_PID" 2>/dev/null))"
 
 if pid_alive slurmd "$SLURMD_PID"; then
-    log "slurmd already running (pid $(<"$SLURMD_PID"))"
+    log "slurmd already running (pid $(cat "$SLURMD_PID" 2>/dev/null))"
 else
     log "starting slurmd -N $NODE (log $SLURM_DIR/log/slurmd.log)"
+    new_log slurmd
     slurmd -N "$NODE" || fail_with_logs "slurmd exited with status $?"
 fi
 
@@ -282,7 +306,7 @@ while :; do
     state=$(sinfo -h -N -n "$NODE" -p "$PARTITION" -o '%T' 2>/dev/null | head -n 1 || true)
     case $state in
         idle | mixed | allocated) break ;; # mixed/allocated: up, with jobs from an earlier run
-        down* | drain* | drained*)
+        down* | drain*)
             # ReturnToService=2 normally returns the node on registration; if a stale state
             # keeps it down, resume it once.
             if ((resumed == 0)) && pid_alive slurmd "$SLURMD_PID"; then

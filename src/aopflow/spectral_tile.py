@@ -27,6 +27,7 @@ from .spectral import (
     UNMIX_FROM_GRAM,
     classify,
     extract_endmembers,
+    gram_products,
     read_endmember_csv,
     resample_spectra,
     sam,
@@ -195,7 +196,8 @@ def spectral_tile(
             X, valid = clean_pixels(raw, meta.nodata, meta.scale_factor)
             if X.shape[0] == 0:
                 return 0
-            b = (X @ E.T).astype(np.float64)
+            # float64 cross products, computed in small pixel blocks (no (N, B) float64 copy).
+            _, b = gram_products(X, E)
             a_blk = abund[sl]
             a_blk[valid] = unmix_fn(G, b)
             for key, fn in (("sam", sam), ("sid", sid)):
