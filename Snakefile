@@ -13,6 +13,7 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/tiles.smk"
+include: "rules/download.smk"
 include: "rules/convert.smk"
 include: "rules/spectral.smk"
 include: "rules/mosaic.smk"

@@ -1,10 +1,12 @@
 # Shared set-up: config validation, path helpers and the site's tile list.
-import csv
+import functools
+import os
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from aopflow.neon import canonical_layer, layer_product_name
+from aopflow.neon import canonical_layer, layer_product_name, tile_id_from_name
+from aopflow.neon_api import read_tile_listing
 from aopflow import site as aop_site
 
 validate(config, "../config/schema.yaml")
@@ -32,8 +34,50 @@ elif config["source"] == "local":
 
 wildcard_constraints:
     tile=r"\d{6}_\d{7}",
+    h5name=r"NEON_[A-Za-z0-9_]+_reflectance\.h5",
+    chmname=r"NEON_[A-Za-z0-9_]+_CHM\.tif",
     classifier="sam|sid",
     layer="|".join(ANCILLARY) or "none",
+
+
+@functools.lru_cache(maxsize=8)
+def _read_listing(path, mtime):
+    return {t.tile: t for t in read_tile_listing(path)}
+
+
+def neon_listing(kind="h5"):
+    """Tile id -> listed NEON file (after the listing checkpoint has run)."""
+    cp = checkpoints.neon_listing if kind == "h5" else checkpoints.chm_listing
+    path = cp.get().output[0]
+    return _read_listing(path, os.path.getmtime(path))
+
+
+def neon_file_name(tile):
+    return neon_listing()[tile].name
+
+
+def tile_of_file(wildcards):
+    return tile_id_from_name(wildcards.get("h5name") or wildcards.get("chmname"))
+
+
+def _checksum(kind, wildcards):
+    entry = neon_listing(kind)[tile_of_file(wildcards)]
+    return f"{entry.size}:{entry.crc32c}"
+
+
+def listed_checksum(wildcards):
+    """Size and CRC32C of the listed file: a republished tile (new checksum) is fetched again,
+    while a fresh listing with new signed URLs alone changes nothing."""
+    return _checksum("h5", wildcards)
+
+
+def listed_chm_checksum(wildcards):
+    return _checksum("chm", wildcards)
+
+
+def chm_files(wildcards):
+    listing = neon_listing("chm")
+    return [f"{OUT}/chm/{listing[t].name}" for t in site_tiles() if t in listing]
 
 
 def available_tiles():
@@ -42,8 +86,7 @@ def available_tiles():
         return list(DEMO_NAMES)
     if config["source"] == "local":
         return list(LOCAL_TILES)
-    with open(checkpoints.neon_listing.get().output[0]) as fh:
-        return [row["tile"] for row in csv.DictReader(fh)]
+    return list(neon_listing())
 
 
 def site_tiles():
@@ -105,6 +148,8 @@ def tile_products(product):
 
 
 def mosaic_inputs(wildcards):
+    if wildcards.product == "chm":
+        return chm_files(wildcards)
     return tile_products(wildcards.product)
 
 
@@ -118,6 +163,8 @@ def all_targets():
     if "wqi" in ANCILLARY:
         targets.append(f"{OUT}/figures/wqi.png")
     targets += [f"{OUT}/mosaic/{name}.tif" for name in SPECTRAL_PRODUCTS]
+    if config["source"] == "neon" and config["neon"]["chm"]:
+        targets.append(f"{OUT}/mosaic/chm.tif")
     if config["spectral"]:
         targets += [
             f"{OUT}/endmembers.csv",

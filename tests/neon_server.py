@@ -4,7 +4,8 @@ It serves the JSON shapes of the NEON Data Portal API v0 (see ``/work/shared/NEO
 section 2.2) and the files themselves:
 
 - ``GET {url}products/{dpid}``: ``{"data": {productCode, productName, ..., siteCodes: [
-  {siteCode, availableMonths, availableDataUrls, availableReleases: [{release, availableMonths}]}]}}``;
+  {siteCode, availableMonths, availableDataUrls,
+  availableReleases: [{release, availableMonths}]}]}}``;
   an unknown product code answers 404 with ``{"errors": [{"errorMessage": ...}]}`` (or 200 with the
   same body when ``unknown_product_status=200``, a shape older API versions used).
 - ``GET {url}data/{dpid}/{site}/{YYYY-MM}``: ``{"data": {productCode, siteCode, month, release,
@@ -33,19 +34,21 @@ no_range   ignore ``Range`` (answer 200 with the whole file) and do not send ``A
 ========== ==================================================================================
 
 ``api_faults`` takes the same ``status``/``rate_limit``/``stall`` kinds for the JSON endpoints
-(:meth:`FakeNeonServer.add_api_fault`). Every request is recorded (:attr:`requests`) and counted
-per path without the query string (:attr:`counts`), so tests can assert e.g. that a second run
-downloaded nothing.
+(:meth:`FakeNeonServer.add_api_fault`); ``api_remaining`` / ``api_reset`` set the
+``x-ratelimit-*`` headers of every JSON answer, and ``/redirect?to=URL`` answers 302. Every
+request is recorded (:attr:`requests`) and counted per path without the query string
+(:attr:`counts`), so tests can assert e.g. that a second run downloaded nothing.
 
 Use it in-process::
 
     with FakeNeonServer(site="DEMO", product="DP3.30006.002") as srv:
-        srv.add_file("2024-06", "NEON_D00_DEMO_DP3_450000_3100000_bidirectional_reflectance.h5", data)
+        srv.add_file("2024-06", "NEON_D00_DEMO_DP3_450000_3100000_reflectance.h5", data)
         client = NeonClient(api_url=srv.url)
 
 or as a separate process (for a snakemake subprocess); it prints the API base URL on stdout::
 
-    python tests/neon_server.py --dir DIR --site DEMO --product DP3.30006.002 --port 0 --month 2024-06
+    python tests/neon_server.py --dir DIR --site DEMO --product DP3.30006.002 --port 0 \\
+        --month 2024-06
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def _crc32c_file(path: Path) -> str:
 
 @dataclasses.dataclass
 class ServedFile:
-    """One file of the fake listing; ``data`` (bytes) or ``path`` (read on demand) holds the bytes."""
+    """One file of the fake listing; bytes in ``data`` or in the file ``path`` (read on demand)."""
 
     site: str
     month: str
@@ -177,8 +180,11 @@ class FakeNeonServer:
         self.product = product
         self.require_token = require_token
         self.unknown_product_status = unknown_product_status
+        # x-ratelimit-remaining sent with every JSON answer (0 makes clients wait `reset`).
+        self.api_remaining = 150
+        self.api_reset = 60
         self._port = port
-        self.files: dict[str, ServedFile] = {}
+        self.files: dict[tuple[str, str, str], ServedFile] = {}  # (site, month, name)
         self.faults: dict[str | None, list[Fault]] = {}
         self.api_faults: list[Fault] = []
         self.requests: list[RequestRecord] = []
@@ -186,6 +192,7 @@ class FakeNeonServer:
         self._signatures: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
+        self._root_url: str | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ content
@@ -220,15 +227,19 @@ class FakeNeonServer:
         listed = true_crc if crc32c is True else (crc32c or None)
         served = ServedFile(site, month, name, release, size, listed, data, path)
         with self._lock:
-            self.files[name] = served
-            self._signatures.setdefault(name, set())
+            self.files[(site, month, name)] = served
+            self._signatures.setdefault((site, month, name), set())
         return served
 
-    def add_directory(self, directory: str | Path, month: str, release: str = DEFAULT_RELEASE,
-                      pattern: str = "*") -> list[ServedFile]:
+    def add_directory(
+        self, directory: str | Path, month: str, release: str = DEFAULT_RELEASE, pattern: str = "*"
+    ) -> list[ServedFile]:
         """Register every regular file of ``directory`` matching ``pattern`` for ``month``."""
-        return [self.add_file(month, p.name, p, release)
-                for p in sorted(Path(directory).glob(pattern)) if p.is_file()]
+        return [
+            self.add_file(month, p.name, p, release)
+            for p in sorted(Path(directory).glob(pattern))
+            if p.is_file()
+        ]
 
     def add_fault(self, name: str | None, kind: str, times: int | None = 1, **params) -> Fault:
         """Make requests for file ``name`` (``None``: every file) misbehave; see the module doc."""
@@ -256,7 +267,7 @@ class FakeNeonServer:
     def expire_signatures(self, name: str | None = None) -> None:
         """Invalidate every signed URL issued so far (for ``name`` or all files)."""
         with self._lock:
-            for n, sigs in self._signatures.items():
+            for (_site, _month, n), sigs in self._signatures.items():
                 if name is None or n == name:
                     sigs.clear()
 
@@ -282,22 +293,26 @@ class FakeNeonServer:
 
     @property
     def root_url(self) -> str:
-        if self._httpd is None:
+        """``http://127.0.0.1:PORT/``; kept after :meth:`stop` for handlers still finishing."""
+        if self._root_url is None:
             raise RuntimeError("server not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return self._root_url
 
     def bind(self) -> FakeNeonServer:
         """Open the listening socket (done by :meth:`start`; separate for blocking use)."""
         handler = type("Handler", (_Handler,), {"fake": self})
         self._httpd = _Server(("127.0.0.1", self._port), handler)
+        host, port = self._httpd.server_address[:2]
+        self._root_url = f"http://{host}:{port}/"
         return self
 
     def start(self) -> FakeNeonServer:
         """Bind and serve from a daemon thread."""
         self.bind()
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-neon",
-                                        daemon=True)
+        # A short poll interval keeps shutdown (and so each test's teardown) fast.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.02,), name="fake-neon", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -331,10 +346,12 @@ class FakeNeonServer:
 
     def _sign(self, f: ServedFile) -> str:
         sig = secrets.token_hex(16)
-        self._signatures[f.name].add(sig)
+        self._signatures[(f.site, f.month, f.name)].add(sig)
         expires = int(time.time()) + 7 * 86400
-        return (f"{self.root_url}files/{f.site}/{f.month}/{f.name}"
-                f"?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature={sig}&expires={expires}")
+        return (
+            f"{self.root_url}files/{f.site}/{f.month}/{f.name}"
+            f"?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature={sig}&expires={expires}"
+        )
 
     def _product_json(self) -> dict:
         by_site: dict[str, dict[str, str]] = {}
@@ -346,40 +363,62 @@ class FakeNeonServer:
             releases: dict[str, list[str]] = {}
             for m in months:
                 releases.setdefault(by_site[site][m], []).append(m)
-            site_codes.append({
-                "siteCode": site,
-                "availableMonths": months,
-                "availableDataUrls": [f"{self.url}data/{self.product}/{site}/{m}" for m in months],
-                "availableReleases": [{"release": r, "availableMonths": ms}
-                                      for r, ms in sorted(releases.items())],
-            })
-        return {"data": {
-            "productCodeLong": f"NEON.DOM.SITE.{self.product}",
-            "productCode": self.product,
-            "productCodePresentation": f"NEON.{self.product}",
-            "productName": PRODUCT_NAMES.get(self.product, "AOP product"),
-            "productStatus": "ACTIVE",
-            "productScienceTeamAbbr": "AOP",
-            "releases": [{"release": r, "generationDate": "2026-01-01T00:00:00Z",
-                          "url": f"{self.url}releases/{r}"}
-                         for r in sorted({f.release for f in self.files.values()} - {"PROVISIONAL"})],
-            "siteCodes": site_codes,
-        }}
+            site_codes.append(
+                {
+                    "siteCode": site,
+                    "availableMonths": months,
+                    "availableDataUrls": [
+                        f"{self.url}data/{self.product}/{site}/{m}" for m in months
+                    ],
+                    "availableReleases": [
+                        {"release": r, "availableMonths": ms} for r, ms in sorted(releases.items())
+                    ],
+                }
+            )
+        return {
+            "data": {
+                "productCodeLong": f"NEON.DOM.SITE.{self.product}",
+                "productCode": self.product,
+                "productCodePresentation": f"NEON.{self.product}",
+                "productName": PRODUCT_NAMES.get(self.product, "AOP product"),
+                "productStatus": "ACTIVE",
+                "productScienceTeamAbbr": "AOP",
+                "releases": [
+                    {
+                        "release": r,
+                        "generationDate": "2026-01-01T00:00:00Z",
+                        "url": f"{self.url}releases/{r}",
+                    }
+                    for r in sorted({f.release for f in self.files.values()} - {"PROVISIONAL"})
+                ],
+                "siteCodes": site_codes,
+            }
+        }
 
     def _month_json(self, site: str, month: str) -> dict | None:
         files = [f for f in self.files.values() if f.site == site and f.month == month]
         if not files:
             return None
-        return {"data": {
-            "productCode": self.product,
-            "siteCode": site,
-            "month": month,
-            "release": files[0].release,
-            "packages": [],
-            "files": [{"name": f.name, "size": f.size, "md5": None, "crc32": None,
-                       "crc32c": f.crc32c, "url": self._sign(f)}
-                      for f in sorted(files, key=lambda f: f.name)],
-        }}
+        return {
+            "data": {
+                "productCode": self.product,
+                "siteCode": site,
+                "month": month,
+                "release": files[0].release,
+                "packages": [],
+                "files": [
+                    {
+                        "name": f.name,
+                        "size": f.size,
+                        "md5": None,
+                        "crc32": None,
+                        "crc32c": f.crc32c,
+                        "url": self._sign(f),
+                    }
+                    for f in sorted(files, key=lambda f: f.name)
+                ],
+            }
+        }
 
 
 class _Server(ThreadingHTTPServer):
@@ -399,14 +438,20 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- plumbing
     def _record(self, status: int) -> None:
         parts = urlsplit(self.path)
-        rec = RequestRecord(self.command, unquote(parts.path), parse_qs(parts.query),
-                            {k.lower(): v for k, v in self.headers.items()}, status)
+        rec = RequestRecord(
+            self.command,
+            unquote(parts.path),
+            parse_qs(parts.query),
+            {k.lower(): v for k, v in self.headers.items()},
+            status,
+        )
         with self.fake._lock:
             self.fake.requests.append(rec)
             self.fake.counts[rec.path] += 1
 
-    def _send(self, status: int, body: bytes, ctype: str = "application/json",
-              headers: dict | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None
+    ) -> None:
         self._record(status)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -418,14 +463,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, status: int, obj: dict, headers: dict | None = None) -> None:
-        hdrs = {"x-ratelimit-limit": 1000 if self.fake.require_token else 200,
-                "x-ratelimit-remaining": 150, "x-ratelimit-reset": 60}
+        hdrs = {
+            "x-ratelimit-limit": 1000 if self.fake.require_token else 200,
+            "x-ratelimit-remaining": self.fake.api_remaining,
+            "x-ratelimit-reset": self.fake.api_reset,
+        }
         hdrs.update(headers or {})
         self._send(status, json.dumps(obj).encode(), headers=hdrs)
 
     def _rate_limited(self, fault: Fault) -> None:
-        self._json(429, {"error": {"status": 429, "detail": "Too Many Requests"}},
-                   {"x-ratelimit-remaining": 0, "x-ratelimit-reset": fault.reset})
+        self._json(
+            429,
+            {"error": {"status": 429, "detail": "Too Many Requests"}},
+            {"x-ratelimit-remaining": 0, "x-ratelimit-reset": fault.reset},
+        )
 
     def _token_ok(self) -> bool:
         want = self.fake.require_token
@@ -439,9 +490,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             path = unquote(urlsplit(self.path).path)
             if path.startswith("/api/v0/"):
-                self._api(path[len("/api/v0/"):])
+                self._api(path[len("/api/v0/") :])
             elif path.startswith("/files/"):
-                self._file(path[len("/files/"):])
+                self._file(path[len("/files/") :])
+            elif path == "/redirect":  # /redirect?to=URL -> 302 (token-leak tests)
+                to = parse_qs(urlsplit(self.path).query).get("to", [""])[0]
+                self._send(302, b"", "text/plain", {"Location": to})
             else:
                 self._send(404, b"not found", "text/plain")
         except (BrokenPipeError, ConnectionResetError):
@@ -463,18 +517,23 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._token_ok():
             return
         parts = rest.strip("/").split("/")
-        with fake._lock:
+        status, body = 404, {"errors": [{"errorMessage": f"No data found for {rest}"}]}
+        with fake._lock:  # build the answer under the lock, send it outside (_record locks)
             if parts[0] == "products" and len(parts) == 2:
                 if parts[1] != fake.product:
-                    body = {"errors": [{"errorMessage":
-                                        f"No data product found for product code {parts[1]}"}]}
-                    return self._json(fake.unknown_product_status, body)
-                return self._json(200, fake._product_json())
-            if parts[0] == "data" and len(parts) == 4 and parts[1] == fake.product:
-                body = fake._month_json(parts[2], parts[3])
-                if body is not None:
-                    return self._json(200, body)
-        self._json(404, {"errors": [{"errorMessage": f"No data found for {rest}"}]})
+                    status = fake.unknown_product_status
+                    body = {
+                        "errors": [
+                            {"errorMessage": f"No data product found for product code {parts[1]}"}
+                        ]
+                    }
+                else:
+                    status, body = 200, fake._product_json()
+            elif parts[0] == "data" and len(parts) == 4 and parts[1] == fake.product:
+                month = fake._month_json(parts[2], parts[3])
+                if month is not None:
+                    status, body = 200, month
+        self._json(status, body)
 
     def _file(self, rest: str) -> None:
         fake = self.fake
@@ -482,16 +541,15 @@ class _Handler(BaseHTTPRequestHandler):
         sig = parse_qs(urlsplit(self.path).query).get("X-Goog-Signature", [""])[0]
         corrupt, drop, no_range = False, None, False
         with fake._lock:
-            f = fake.files.get(parts[-1]) if len(parts) == 3 else None
-            if f is not None and (f.site, f.month) != (parts[0], parts[1]):
-                f = None
+            f = fake.files.get(tuple(parts)) if len(parts) == 3 else None
             if f is not None:
                 faults = fake._file_faults(f.name)
-                pre = fake._take_fault(faults, ("rate_limit", "status", "not_found", "expire",
-                                                "stall"))
+                pre = fake._take_fault(
+                    faults, ("rate_limit", "status", "not_found", "expire", "stall")
+                )
                 if pre is not None and pre.kind == "expire":
-                    fake._signatures[f.name].clear()
-                signed = sig in fake._signatures[f.name]
+                    fake._signatures[tuple(parts)].clear()
+                signed = sig in fake._signatures[tuple(parts)]
                 # Body faults are consumed only by a request that will get the body.
                 if signed and (pre is None or pre.kind == "stall"):
                     no_range = fake._take_fault(faults, ("no_range",)) is not None
@@ -505,13 +563,18 @@ class _Handler(BaseHTTPRequestHandler):
             elif pre.kind == "rate_limit":
                 return self._rate_limited(pre)
             elif pre.kind == "status":
-                return self._send(pre.status, b"<Error><Code>ServiceUnavailable</Code></Error>",
-                                  "application/xml")
+                return self._send(
+                    pre.status, b"<Error><Code>ServiceUnavailable</Code></Error>", "application/xml"
+                )
             elif pre.kind == "not_found":
                 return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
         if not signed:
-            return self._send(403, b"<Error><Code>ExpiredToken</Code><Message>Invalid or expired "
-                              b"signature</Message></Error>", "application/xml")
+            return self._send(
+                403,
+                b"<Error><Code>ExpiredToken</Code><Message>Invalid or expired "
+                b"signature</Message></Error>",
+                "application/xml",
+            )
         if not self._token_ok():
             return
 
@@ -521,8 +584,9 @@ class _Handler(BaseHTTPRequestHandler):
         if rng and not no_range:
             m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())
             if m is None or int(m.group(1)) >= f.size:
-                return self._send(416, b"", "application/octet-stream",
-                                  {"Content-Range": f"bytes */{f.size}"})
+                return self._send(
+                    416, b"", "application/octet-stream", {"Content-Range": f"bytes */{f.size}"}
+                )
             start = int(m.group(1))
             end = min(int(m.group(2)) + 1, f.size) if m.group(2) else f.size
             status = 206
@@ -571,8 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.dir.is_dir():
         p.error(f"--dir {args.dir} is not a directory")
-    srv = FakeNeonServer(args.site, args.product, require_token=args.require_token,
-                         port=args.port)
+    srv = FakeNeonServer(args.site, args.product, require_token=args.require_token, port=args.port)
     srv.add_directory(args.dir, args.month, args.release, args.pattern)
     httpd = srv.bind()._httpd
     # shutdown() blocks until serve_forever returns, so call it from another thread.
