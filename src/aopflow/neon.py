@@ -348,14 +348,17 @@ class NeonTile:
         return "001"
 
     def _default_cache_mb(self) -> float:
-        """Chunk cache holding one full row of chunks across all bands (capped at 256 MiB)."""
+        """Chunk cache size: a few chunks (at least 4 MiB).
+
+        Reads are planned so that every chunk is decompressed once (row blocks aligned to the
+        chunk height, band runs grouped by chunk depth), so a large cache buys nothing; a
+        whole-cube cache (as HyTools suggests for per-band reads) would cost hundreds of MB.
+        """
         chunks = self._cube.chunks
         if not chunks:
             return 0
-        rows, cols, bands = self._cube.shape
-        n_chunks_row = math.ceil(cols / chunks[1]) * math.ceil(bands / chunks[2])
-        mb = n_chunks_row * np.prod(chunks) * self._cube.dtype.itemsize / 2**20
-        return float(min(max(mb * 1.1, 4.0), 256.0))
+        one = float(np.prod(chunks)) * self._cube.dtype.itemsize / 2**20
+        return float(min(max(4 * one, 4.0), 64.0))
 
     # -- pixel access ---------------------------------------------------------------------------
     def _band_runs(self, bands: Sequence[int]) -> list[tuple[int, int]]:
@@ -370,20 +373,34 @@ class NeonTile:
         return runs
 
     def _read(self, rows: slice, cols: slice, bands: Sequence[int]) -> np.ndarray:
+        """Read ``bands`` of a window into one new integer array, without extra full copies.
+
+        Runs of bands that are read whole go straight into their slice of the output
+        (``read_direct``); a run that also covers unwanted bands of the same chunks is read
+        into a temporary of this window only and the wanted bands are copied out.
+        """
         bands = [int(b) for b in bands]
         for b in bands:
             if not 0 <= b < self.meta.bands:
                 raise IndexError(f"band index {b} outside 0..{self.meta.bands - 1}")
         order = sorted(set(bands))
-        parts = [self._cube[rows, cols, a:b] for a, b in self._band_runs(order)]
-        block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
-        # Map the union of runs back to the requested bands (and order).
-        have = [b for a, stop in self._band_runs(order) for b in range(a, stop)]
-        pos = {b: i for i, b in enumerate(have)}
-        idx = [pos[b] for b in bands]
-        if idx == list(range(block.shape[2])):
-            return block
-        return block[:, :, idx]
+        r0, r1, _ = rows.indices(self.meta.rows)
+        c0, c1, _ = cols.indices(self.meta.cols)
+        out = np.empty((r1 - r0, c1 - c0, len(order)), dtype=self._cube.dtype)
+        pos = 0
+        for a, b in self._band_runs(order):
+            wanted = [x for x in order if a <= x < b]
+            dest = np.s_[:, :, pos : pos + len(wanted)]
+            if len(wanted) == b - a:
+                self._cube.read_direct(out, np.s_[r0:r1, c0:c1, a:b], dest)
+            else:
+                tmp = self._cube[r0:r1, c0:c1, a:b]
+                out[dest] = tmp[:, :, [x - a for x in wanted]]
+            pos += len(wanted)
+        if bands == order:
+            return out
+        pos_of = {b: i for i, b in enumerate(order)}
+        return out[:, :, [pos_of[b] for b in bands]]
 
     def read_bands(self, bands: Sequence[int], window: tuple[slice, slice] | None = None) -> np.ndarray:
         """Raw integer values ``(rows, cols, len(bands))`` of the given 0-based bands."""
