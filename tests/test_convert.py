@@ -49,7 +49,6 @@ def test_rgb_picks_tutorial_bands(site_002):
         wl = t.meta.wavelengths
         for w, b in zip((669, 549, 474), t.meta.nearest_bands((669, 549, 474))):
             assert abs(wl[b] - w) == np.min(np.abs(wl - w))
-    spec = tiny_spec(bands=426, shape=(1, 1))
     from aopflow.generator import wavelength_grid
 
     wl = wavelength_grid(426)

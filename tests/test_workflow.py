@@ -14,7 +14,7 @@ import rasterio
 from aopflow.generator import generate_site
 
 from conftest import ROOT, tiny_spec
-from smk import new_workflow, snakemake, tiny_demo, write_config
+from smk import new_workflow, snakemake, tiny_demo
 
 pytestmark = pytest.mark.workflow
 

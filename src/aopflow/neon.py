@@ -19,7 +19,6 @@ is decompressed once.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field

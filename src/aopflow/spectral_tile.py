@@ -25,7 +25,6 @@ from .neon import NeonTile, check_tile_in_cell
 from .raster import write_geotiff
 from .spectral import (
     UNMIX_FROM_GRAM,
-    classify,
     extract_endmembers,
     gram_products,
     read_endmember_csv,
