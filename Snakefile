@@ -18,6 +18,8 @@ include: "rules/convert.smk"
 include: "rules/spectral.smk"
 include: "rules/mosaic.smk"
 include: "rules/figures.smk"
+include: "rules/zonal.smk"
+include: "rules/downscale.smk"
 
 
 rule all:

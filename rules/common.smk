@@ -37,6 +37,8 @@ wildcard_constraints:
     h5name=r"NEON_[A-Za-z0-9_]+_reflectance\.h5",
     chmname=r"NEON_[A-Za-z0-9_]+_CHM\.tif",
     classifier="sam|sid",
+    res=r"\d+",
+    zname=r"[A-Za-z0-9_.-]+",
     layer="|".join(ANCILLARY) or "none",
 
 
@@ -157,12 +159,57 @@ def mosaic_resampling(wildcards):
     return "nearest" if wildcards.product in CLASS_PRODUCTS else "average"
 
 
+def zonal_rasters():
+    """Zonal raster name -> path: site mosaics by name, user GeoTIFFs by their file stem."""
+    out = {}
+    for item in config["zonal"]["rasters"]:
+        if item.endswith((".tif", ".tiff", ".vrt")):
+            out[Path(item).stem] = item
+        else:
+            out[item] = f"{OUT}/mosaic/{item}.tif"
+    return out
+
+
+if config["zonal"]["plots"] == "demo" and config["source"] != "demo":
+    raise ValueError(
+        "zonal.plots: 'demo' (generated plots) only exists for source: demo; give the path "
+        "of your plots file (GeoPackage, Shapefile, GeoJSON or CSV), or null."
+    )
+ZONAL = zonal_rasters() if config["zonal"]["plots"] else {}
+
+
+def zonal_raster(wildcards):
+    return ZONAL[wildcards.zname]
+
+
+def zonal_plots_file(wildcards):
+    plots = config["zonal"]["plots"]
+    return f"{OUT}/h5/truth/plots.gpkg" if plots == "demo" else plots
+
+
+def zonal_is_categorical(wildcards):
+    return wildcards.zname in CLASS_PRODUCTS
+
+
+def zonal_zero_is_nodata(wildcards):
+    return wildcards.zname in config["zonal"]["zero_is_nodata"]
+
+
+def downscale_method(wildcards):
+    return "majority" if wildcards.product in CLASS_PRODUCTS else "mean"
+
+
 def all_targets():
     targets = [f"{OUT}/tiles.csv", f"{OUT}/mosaic/rgb.tif", f"{OUT}/figures/rgb.png"]
     targets += [f"{OUT}/mosaic/{name}.tif" for name in ANCILLARY]
     if "wqi" in ANCILLARY:
         targets.append(f"{OUT}/figures/wqi.png")
     targets += [f"{OUT}/mosaic/{name}.tif" for name in SPECTRAL_PRODUCTS]
+    for name in ZONAL:
+        targets += [f"{OUT}/zonal/{name}.gpkg", f"{OUT}/figures/zonal_{name}_bars.png"]
+    for product in config["downscale"]["products"]:
+        for res in config["downscale"]["resolutions"]:
+            targets.append(f"{OUT}/downscale/{product}_{res}m.tif")
     if config["source"] == "neon" and config["neon"]["chm"]:
         targets.append(f"{OUT}/mosaic/chm.tif")
     if config["spectral"]:

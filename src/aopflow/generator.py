@@ -428,3 +428,33 @@ def generate_site(spec: SiteSpec, out_dir: str | Path, tiles: Sequence[str] | No
     paths = [write_tile(spec, t, out_dir, truth) for t in (tiles or spec.tile_ids())]
     write_truth_endmembers(spec, truth / "endmembers.csv")
     return paths
+
+
+def write_demo_plots(spec: SiteSpec, path: str | Path, n: int = 12) -> Path:
+    """Field plots for the demo site (GeoPackage of points, NEON-like ``plotID``).
+
+    Most plots fall inside the data; one straddles a tile border and one lies in the no-data
+    strip at the flight edge, so the zonal stage shows both cases.
+    """
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    rng = _site_rng(spec, 31)
+    xmin, ymin, xmax, ymax = _site_extent(spec)
+    span_x = min(xmax - xmin, spec.shape[0] * spec.pixels * spec.pixel_size)
+    pts = [(xmin + 1000.0 - 5.0 if spec.shape[0] > 1 else xmin + 0.5 * span_x, ymin + 0.5 * min(1000.0, ymax - ymin))]
+    pts.append((xmax - 30.0, ymin + 30.0))  # in the no-data strip of the east edge
+    while len(pts) < n:
+        x, y = rng.uniform(xmin + 40, xmax - 40), rng.uniform(ymin + 40, ymax - 40)
+        # Only inside tiles' data extents (tiles may cover part of their 1 km cell).
+        if (x - xmin) % 1000.0 < spec.pixels * spec.pixel_size - 25 and (y - ymin) % 1000.0 < spec.pixels * spec.pixel_size - 25:
+            pts.append((x, y))
+    gdf = gpd.GeoDataFrame(
+        {"plotID": [f"{spec.site}_{i + 1:03d}" for i in range(len(pts))],
+         "plotType": ["distributed"] * len(pts),
+         "note": ["straddles a tile border", "in the no-data flight edge"] + [""] * (len(pts) - 2)},
+        geometry=[Point(x, y) for x, y in pts], crs=f"EPSG:{spec.epsg}",
+    )
+    with atomic_path(path, suffix=".gpkg") as tmp:
+        gdf.to_file(tmp, driver="GPKG", layer="plots")
+    return Path(path)

@@ -1,0 +1,7 @@
+"""Field plots (points) for the demo site."""
+from aopflow.generator import write_demo_plots
+from aopflow.site import demo_spec
+from aopflow.smk import run
+
+p = snakemake.params
+run(snakemake, write_demo_plots, demo_spec(p.site, p.year, p.spec), snakemake.output[0])

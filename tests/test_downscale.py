@@ -1,0 +1,167 @@
+"""Tests of aopflow.downscale: hand-computed blocks, exact grids, partial blocks, windowing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.io import DatasetReader
+
+from aopflow.downscale import (
+    DOWNSCALE_METHODS,
+    block_aggregate,
+    downscale_factor,
+    downscale_file,
+    mean_nodata,
+)
+from aopflow.errors import ConfigError, InputDataError
+
+ND = -9999
+T = Affine(1.0, 0.0, 500000.0, 0.0, -1.0, 4100000.0)
+
+# 4x4 with nodata: blocks (top-left, top-right, bottom-left, bottom-right)
+HAND = np.array([[1, 2, 3, 3],
+                 [4, ND, 3, 5],
+                 [7, 7, ND, ND],
+                 [8, 9, ND, ND]], dtype=np.int16)
+
+
+def _write(path, arr, transform=T, nodata=ND, crs="EPSG:32611"):
+    arr3 = arr if arr.ndim == 3 else arr[None]
+    with rasterio.open(path, "w", driver="GTiff", width=arr3.shape[2], height=arr3.shape[1],
+                       count=arr3.shape[0], dtype=arr3.dtype.name, crs=crs,
+                       transform=transform, nodata=nodata) as dst:
+        dst.write(arr3)
+    return path
+
+
+def test_hand_4x4_mean():
+    out = block_aggregate(HAND, 2, "mean", ND)
+    expected = np.array([[(1 + 2 + 4) / 3, (3 + 3 + 3 + 5) / 4],
+                         [(7 + 7 + 8 + 9) / 4, ND]], dtype=np.float32)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_hand_4x4_majority_ties_to_smallest():
+    out = block_aggregate(HAND, 2, "majority", ND)
+    # top-left: 1, 2, 4 once each -> smallest (1); top-right: 3 x3; bottom-left: 7 x2; empty
+    np.testing.assert_array_equal(out, np.array([[1, 3], [7, ND]], dtype=np.int16))
+    assert out.dtype == np.int16
+
+
+def test_nan_is_ignored_and_all_nan_block_is_nodata():
+    arr = np.array([[np.nan, 2.0], [np.nan, np.nan]], dtype=np.float32)
+    assert block_aggregate(arr, 2, "mean", None)[0, 0] == 2.0
+    assert np.isnan(block_aggregate(np.full((2, 2), np.nan), 2, "mean", None)[0, 0])
+    assert np.isnan(block_aggregate(np.full((2, 2), np.nan), 2, "majority", None)[0, 0])
+
+
+def test_non_divisible_size_uses_partial_blocks():
+    arr = np.arange(35, dtype=np.float64).reshape(5, 7)
+    out = block_aggregate(arr, 3, "mean", None)
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(out[0, 2], arr[0:3, 6].mean())  # 3x1 partial column
+    np.testing.assert_allclose(out[1, 0], arr[3:5, 0:3].mean())  # 2x3 partial row
+    np.testing.assert_allclose(out[1, 2], arr[3:5, 6].mean())  # 2x1 corner
+    maj = block_aggregate(np.array([[5, 5, 1], [2, 2, 2]], dtype=np.uint8), 2, "majority")
+    np.testing.assert_array_equal(maj, np.array([[2, 1]], dtype=np.uint8))
+
+
+def test_multiband_array():
+    arr = np.stack([HAND, HAND * 2])
+    arr[1][HAND == ND] = ND
+    out = block_aggregate(arr, 2, "mean", ND)
+    assert out.shape == (2, 2, 2)
+    np.testing.assert_allclose(out[1][out[0] != ND], 2 * out[0][out[0] != ND], rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", sorted(DOWNSCALE_METHODS))
+def test_file_hand_case_grid_and_profile(tmp_path, method):
+    src = _write(tmp_path / "src.tif", HAND)
+    dst = tmp_path / "out" / f"{method}.tif"
+    downscale_file(src, dst, resolution_m=2, method=method)
+    with rasterio.open(dst) as ds:
+        out = ds.read(1)
+        assert ds.transform == T @ Affine.scale(2)
+        assert ds.bounds == rasterio.open(src).bounds
+        assert ds.count == 1 and ds.nodata == ND
+        assert ds.dtypes[0] == ("float32" if method == "mean" else "int16")
+        assert ds.tags()["downscale_method"] == method
+    np.testing.assert_array_equal(out, block_aggregate(HAND, 2, method, ND))
+    assert not list(dst.parent.glob(".*part*"))
+
+
+def test_file_non_divisible_transform_and_bounds_exact(tmp_path):
+    t = Affine(1.0, 0.0, 312345.0, 0.0, -1.0, 4567890.0)
+    arr = np.arange(7 * 11, dtype=np.float32).reshape(7, 11)
+    src = _write(tmp_path / "src.tif", arr, transform=t, nodata=None)
+    downscale_file(src, tmp_path / "out.tif", resolution_m=3, method="mean")
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        assert (ds.height, ds.width) == (3, 4)
+        assert ds.transform == Affine(3.0, 0.0, 312345.0, 0.0, -3.0, 4567890.0)
+        assert ds.bounds == (312345.0, 4567890.0 - 9, 312345.0 + 12, 4567890.0)
+        assert np.isnan(ds.nodata)
+        np.testing.assert_allclose(ds.read(1), block_aggregate(arr, 3, "mean"))
+
+
+def test_windowed_equals_whole_array(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 6, (3, 37, 53)).astype(np.int16)
+    arr[rng.random(arr.shape) < 0.2] = ND
+    arr[:, :10, :10] = ND  # whole blocks of nodata
+    src = _write(tmp_path / "src.tif", arr)
+    heights = []
+    original = DatasetReader.read
+
+    def spy(self, *args, **kwargs):
+        if kwargs.get("window") is not None:
+            heights.append(kwargs["window"].height)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DatasetReader, "read", spy)
+    for method in DOWNSCALE_METHODS:
+        heights.clear()
+        downscale_file(src, tmp_path / f"{method}.tif", resolution_m=4, method=method,
+                       window_rows=2)
+        assert max(heights) == 8 and len(heights) == 5  # 4 windows of 2 block-rows + 1 partial
+        with rasterio.open(tmp_path / f"{method}.tif") as ds:
+            np.testing.assert_array_equal(ds.read(), block_aggregate(arr, 4, method, ND))
+
+
+def test_float_majority_and_nan_nodata(tmp_path):
+    arr = np.array([[1.5, 1.5, np.nan, np.nan], [2.5, np.nan, np.nan, np.nan]], dtype=np.float32)
+    src = _write(tmp_path / "src.tif", arr, nodata=np.nan)
+    downscale_file(src, tmp_path / "out.tif", resolution_m=2, method="majority")
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        out = ds.read(1)
+        assert ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
+    assert out[0, 0] == 1.5 and np.isnan(out[0, 1])
+
+
+def test_errors(tmp_path):
+    src = _write(tmp_path / "src.tif", HAND)
+    with pytest.raises(ConfigError, match=r"2.5 m in downscale.resolutions is not a whole"):
+        downscale_file(src, tmp_path / "x.tif", resolution_m=2.5, method="mean")
+    with pytest.raises(ConfigError, match="downscale.resolutions"):
+        downscale_file(src, tmp_path / "x.tif", resolution_m=0.5, method="mean")
+    with pytest.raises(ConfigError, match=r"Unknown method 'median' for downscale.method"):
+        downscale_file(src, tmp_path / "x.tif", resolution_m=2, method="median")
+    geo = _write(tmp_path / "geo.tif", HAND, transform=Affine(0.001, 0, -120, 0, -0.001, 38),
+                 crs="EPSG:4326")
+    with pytest.raises(InputDataError, match="geographic CRS"):
+        downscale_file(geo, tmp_path / "x.tif", resolution_m=2, method="mean")
+    with pytest.raises(InputDataError, match="Cannot open raster"):
+        downscale_file(tmp_path / "missing.tif", tmp_path / "x.tif", resolution_m=2,
+                       method="mean")
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_factor_and_nodata_helpers():
+    assert downscale_factor(1.0, 10) == 10
+    assert downscale_factor(0.1, 0.3) == 3  # 0.3 / 0.1 = 2.9999999999999996
+    with pytest.raises(ConfigError):
+        downscale_factor(1.0, 2.5)
+    assert mean_nodata(-9999) == -9999.0
+    assert np.isnan(mean_nodata(None)) and np.isnan(mean_nodata(1e40))
