@@ -28,12 +28,11 @@ from __future__ import annotations
 import types
 
 import numpy as np
-import scipy.linalg.lapack
-
 import pysptools.abundance_maps.amaps as _amaps
 import pysptools.classification.cls as _cls
 import pysptools.eea.eea as _eea
 import pysptools.eea.nfindr as _nfindr
+import scipy.linalg.lapack
 
 
 class _NumpyWithOldAliases(types.ModuleType):

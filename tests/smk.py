@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +49,61 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 60
 def new_workflow(tmp_path: Path, **config) -> tuple[Path, Path]:
     wd = copy_workflow(tmp_path / "wf")
     return wd, write_config(wd, **config)
+
+
+# ---- Which jobs snakemake plans or runs, parsed from its output (dry run, run log, SLURM log) ----
+
+# A job block: "rule NAME:" ("localrule NAME:" when run locally; indented inside a group job),
+# then indented "key: value" lines (input, output, jobid, reason, wildcards, resources...).
+_JOB_HEADER = re.compile(r"^\s*(?:local)?rule (\w+):\s*$")
+_JOB_FIELD = re.compile(r"^\s+(\w+): (.*)$")
+
+
+def job_reasons(output: str) -> dict[tuple[str, str], str]:
+    """Jobs listed in snakemake output -> the ``reason:`` snakemake gives for each.
+
+    A job is ``(rule, wildcards)`` with the wildcards as snakemake prints them, e.g.
+    ``("classify_tile", "tile=500000_4100000, classifier=sam")``, or ``""`` for a rule
+    without wildcards (``("all", "")``). Works on a dry-run plan (``-n``), the log of a real
+    run and a SLURM job log; a job printed twice (a SLURM log holds both the job step's and
+    the job's own listing) counts once.
+    """
+    jobs: dict[tuple[str, str], str] = {}
+    lines = output.splitlines()
+    i = 0
+    while i < len(lines):
+        m = _JOB_HEADER.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        fields = {}
+        while i < len(lines) and (f := _JOB_FIELD.match(lines[i])):
+            fields[f.group(1)] = f.group(2).strip()
+            i += 1
+        key = (m.group(1), fields.get("wildcards", ""))
+        jobs[key] = jobs.get(key) or fields.get("reason", "")
+    return jobs
+
+
+def jobs_of(output: str) -> set[tuple[str, str]]:
+    """The set of ``(rule, wildcards)`` jobs listed in snakemake output (see :func:`job_reasons`)."""
+    return set(job_reasons(output))
+
+
+def update_config(configfile: Path, **overrides) -> Path:
+    """Merge ``overrides`` into an existing config file (one level deep, as :func:`write_config`)."""
+    cfg = yaml.safe_load(Path(configfile).read_text())
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    Path(configfile).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return Path(configfile)
+
+
+def copy_run(workdir: Path, dest: Path) -> Path:
+    """Copy a workflow directory after a run (results, ``.snakemake`` metadata, modification
+    times) to ``dest``, so several tests can start from one completed run."""
+    shutil.copytree(workdir, dest, symlinks=True)
+    return dest

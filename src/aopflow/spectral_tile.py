@@ -166,7 +166,7 @@ def spectral_tile(
     clean: Mapping | None = None,
     unmix_method: str = "fcls",
     threads: int = 2,
-    block_mb: float = 64.0,
+    block_mb: float = 32.0,
 ) -> dict[str, Path]:
     """Read a tile once and write abundances and SAM/SID scores against the site endmembers.
 
