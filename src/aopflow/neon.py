@@ -406,12 +406,14 @@ class NeonTile:
         rows, cols = window if window is not None else (slice(None), slice(None))
         return self._read(rows, cols, bands)
 
-    def block_rows(self, n_bands: int, target_mb: float = 96.0) -> int:
-        """Rows per block: a multiple of the chunk height, about ``target_mb`` of raw data."""
+    def block_rows(self, n_bands: int, target_mb: float = 96.0, align: bool = True) -> int:
+        """Rows per block, about ``target_mb`` of raw data; with ``align`` a multiple of the
+        chunk height (so each chunk is read by one block)."""
         chunk_rows = self._cube.chunks[0] if self._cube.chunks else 1
         bytes_per_row = self.meta.cols * n_bands * self._cube.dtype.itemsize
         rows = max(1, int(target_mb * 2**20 // bytes_per_row))
-        rows = max(chunk_rows, rows // chunk_rows * chunk_rows)
+        if align:
+            rows = max(chunk_rows, rows // chunk_rows * chunk_rows)
         return min(rows, self.meta.rows)
 
     def iter_blocks(
@@ -426,13 +428,15 @@ class NeonTile:
         """
         bands = [int(b) for b in bands]
         chunk_rows = self._cube.chunks[0] if self._cube.chunks else 1
-        rows_per_block = self.block_rows(len(bands), target_mb)
-        if chunk_rows >= rows_per_block * 2 or chunk_rows >= self.meta.rows:
+        rows_per_block = self.block_rows(len(bands), target_mb, align=False)
+        if chunk_rows >= rows_per_block * 2:
+            # Chunks much taller than a block (2022+ band-per-chunk files): read each band once.
             whole = self._read_band_major(bands)
             for r0 in range(0, self.meta.rows, rows_per_block):
                 sl = slice(r0, min(r0 + rows_per_block, self.meta.rows))
                 yield sl, np.moveaxis(whole[:, sl, :], 0, -1)
             return
+        rows_per_block = self.block_rows(len(bands), target_mb)
         for r0 in range(0, self.meta.rows, rows_per_block):
             sl = slice(r0, min(r0 + rows_per_block, self.meta.rows))
             yield sl, self._read(sl, slice(None), bands)
