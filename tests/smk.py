@@ -29,7 +29,8 @@ def write_config(workdir: Path, **overrides) -> Path:
 
 def tiny_demo(**extra) -> dict:
     """Config overrides for a tiny, fast demo site (2 x 2 tiles, 30 px at 20 m, 100 bands)."""
-    cfg = {"demo": {"shape": [2, 2], "pixels": 30, "pixel_size": 20.0, "bands": 100, "seed": 5}}
+    cfg = {"demo": {"shape": [2, 2], "pixels": 30, "pixel_size": 20.0, "bands": 100, "seed": 5},
+           "downscale": {"resolutions": [40, 100], "products": ["ndvi", "sam"]}}
     cfg.update(extra)
     return cfg
 

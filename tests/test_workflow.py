@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 
@@ -30,8 +31,24 @@ def demo_run(tmp_path_factory):
 def test_demo_run_outputs(demo_run):
     wd, _, _ = demo_run
     out = wd / "results" / "DEMO" / "2024"
-    for rel in ["tiles.csv", "mosaic/wqi.tif", "mosaic/rgb.tif", "figures/wqi.png", "figures/rgb.png"]:
+    for rel in ["tiles.csv", "mosaic/wqi.tif", "mosaic/rgb.tif", "figures/wqi.png", "figures/rgb.png",
+                "endmembers.csv", "mosaic/abundance.tif", "mosaic/sam.tif", "mosaic/sid.tif", "mosaic/ndvi.tif",
+                "figures/endmembers.png", "figures/abundance.png", "figures/sam.png", "figures/sid.png",
+                "tables/mean_abundance.csv", "zonal/ndvi.gpkg", "zonal/ndvi.csv", "zonal/sam.csv",
+                "figures/zonal_ndvi_bars.png", "figures/zonal_ndvi_hist.png",
+                "downscale/ndvi_40m.tif", "downscale/sam_100m.tif"]:
         assert (out / rel).stat().st_size > 0, rel
+    with rasterio.open(out / "mosaic" / "abundance.tif") as m:
+        assert m.count == 5 and m.descriptions == ("em1", "em2", "em3", "em4", "em5")
+    with rasterio.open(out / "mosaic" / "sam.tif") as m:
+        classes = set(np.unique(m.read(1)).tolist())
+        assert m.nodata == 255 and classes <= {0, 1, 2, 3, 4, 5, 255} and len(classes & {1, 2, 3, 4, 5}) >= 3
+    with rasterio.open(out / "downscale" / "ndvi_40m.tif") as d, rasterio.open(out / "mosaic" / "ndvi.tif") as m:
+        assert d.res == (40.0, 40.0) and d.bounds == m.bounds
+    zonal = pd.read_csv(out / "zonal" / "ndvi.csv")
+    assert list(zonal.columns[:3]) == ["plotID", "plotType", "note"]
+    assert {"count", "mean", "p10", "p90"} <= set(zonal.columns) and len(zonal) == 12
+    assert (zonal["count"] == 0).sum() >= 1  # the plot in the no-data edge is kept, with count 0
     tiles = sorted(p.name for p in (out / "tiles").iterdir())
     assert tiles == ["500000_4100000", "500000_4101000", "501000_4100000", "501000_4101000"]
     with rasterio.open(out / "mosaic" / "rgb.tif") as m:
@@ -98,3 +115,64 @@ def test_local_tile_outside_its_named_cell(tmp_path):
     proc = snakemake(wd, "--configfile", str(cfg), check=False)
     assert proc.returncode != 0
     assert "outside the 1000 m grid cell 507000_4100000" in proc.stderr
+
+
+EXPECTED_FIGURES = {"wqi.png", "rgb.png", "endmembers.png", "abundance.png", "sam.png", "sid.png", "ndvi.png",
+                    "mean_abundance.png"}
+
+# Loads every image embedded in the report into an <img> and reports its natural size.
+RENDER_ALL = """
+const done = arguments[arguments.length - 1];
+const entries = Object.entries(results).filter(([k, v]) => v.mime_type === "image/png");
+Promise.all(entries.map(([k, v]) => new Promise(resolve => {
+    const img = new Image();
+    img.onload = () => resolve([k, img.naturalWidth, img.naturalHeight, !!v.caption]);
+    img.onerror = () => resolve([k, 0, 0, !!v.caption]);
+    img.src = v.data_uri;
+}))).then(done);
+"""
+
+
+@pytest.mark.browser
+def test_html_report_renders_every_figure(demo_run):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from browser import chromium_driver
+
+    wd, cfg, _ = demo_run
+    report = wd / "report.html"
+    snakemake(wd, "--configfile", str(cfg), "--report", str(report))
+    driver = chromium_driver()
+    try:
+        driver.set_script_timeout(60)
+        driver.get(report.as_uri())
+        rendered = driver.execute_async_script(RENDER_ALL)
+        names = {Path(k).name: (w, h, cap) for k, w, h, cap in rendered}
+        zonal = {n for n in names if n.startswith("zonal_")}
+        assert EXPECTED_FIGURES <= set(names), set(names)
+        assert {"zonal_ndvi_bars.png", "zonal_ndvi_hist.png", "zonal_sam_bars.png"} <= zonal
+        for name, (w, h, has_caption) in names.items():
+            assert w > 0 and h > 0, f"{name} did not render"
+            assert has_caption, f"{name} has no caption"
+        tables = driver.execute_script(
+            "return Object.keys(results).filter(k => results[k].mime_type === 'text/csv' && results[k].caption)")
+        assert {Path(t).name for t in tables} >= {"ndvi.csv", "sam.csv", "mean_abundance.csv"}
+        # Through the report's own UI: open "Site overview", show the WQI map.
+        [link] = [e for e in driver.find_elements(By.CSS_SELECTOR, "a, button") if e.text == "Site overview"]
+        link.click()
+        row = WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.XPATH, "//td[contains(text(), 'figures/wqi.png')]/.."))
+        row.find_element(By.CSS_SELECTOR, "a[iconname='eye']").click()
+        img = WebDriverWait(driver, 20).until(
+            lambda d: [i for i in d.find_elements(By.TAG_NAME, "img")
+                       if i.get_attribute("src").startswith("data:image/png")
+                       and driver.execute_script("return arguments[0].naturalWidth", i) > 0])
+        assert img
+        artifacts = ROOT / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        shot = artifacts / "report_wqi.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    finally:
+        driver.quit()

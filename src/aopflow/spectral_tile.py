@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from threadpoolctl import threadpool_limits
 
 from .clean import CleanSpec, clean_pixels, tile_good_bands
 from .errors import ConfigError, SiteError
@@ -208,7 +209,9 @@ def spectral_tile(
 
         n_valid = 0
         target = block_mb / max(threads, 1)
-        with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        # Parallelism comes from blocks in threads; BLAS inside each block stays single-threaded
+        # (nested BLAS threads oversubscribe the cores a job was given).
+        with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
             pending = []
             for sl, raw in tile.iter_blocks(bands, target_mb=target):
                 pending.append(pool.submit(work, sl, raw))
