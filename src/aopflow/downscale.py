@@ -29,6 +29,8 @@ from affine import Affine
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import atomic_path
 
+from .raster import valid_mask
+
 log = logging.getLogger(__name__)
 
 #: Working-memory budget (bytes) of one window in :func:`downscale_file`.
@@ -45,19 +47,6 @@ def _factors(factor: int | tuple[int, int]) -> tuple[int, int]:
     return int(fy), int(fx)
 
 
-def _valid(array: np.ndarray, nodata: float | None) -> np.ndarray:
-    """True where a pixel is neither NaN nor ``nodata`` (compared in the array's dtype)."""
-    valid = np.ones(array.shape, dtype=bool)
-    if np.issubdtype(array.dtype, np.floating):
-        valid &= ~np.isnan(array)
-    if nodata is not None and not math.isnan(nodata):
-        if np.issubdtype(array.dtype, np.integer):
-            info = np.iinfo(array.dtype)
-            if float(nodata).is_integer() and info.min <= nodata <= info.max:
-                valid &= array != array.dtype.type(int(nodata))
-        else:
-            valid &= array != nodata
-    return valid
 
 
 def _blocks(array: np.ndarray, fy: int, fx: int, fill) -> np.ndarray:
@@ -160,7 +149,7 @@ def block_aggregate(array: np.ndarray, factor: int | tuple[int, int], method: st
     if arr.ndim not in (2, 3):
         raise InputDataError(f"block_aggregate needs a 2-D or 3-D array, got shape {arr.shape}.")
     arr3 = arr[None] if arr.ndim == 2 else arr
-    out = func(arr3, _valid(arr3, nodata), fy, fx, nodata)
+    out = func(arr3, valid_mask(arr3, nodata), fy, fx, nodata)
     return out[0] if arr.ndim == 2 else out
 
 
@@ -267,7 +256,7 @@ def downscale_file(
                     r0 = orow * fy
                     win = Window(0, r0, width, min(nrows * fy, height - r0))
                     data = src.read(window=win)
-                    out = func(data, _valid(data, nodata), fy, fx, nodata)
+                    out = func(data, valid_mask(data, nodata), fy, fx, nodata)
                     dst.write(out.astype(out_dtype, copy=False),
                               window=Window(0, orow, out_w, nrows))
                 for k, d in enumerate(descriptions, start=1):

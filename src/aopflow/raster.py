@@ -169,5 +169,24 @@ def mosaic(
     return out_path
 
 
+def valid_mask(array: np.ndarray, nodata: float | None) -> np.ndarray:
+    """True where a pixel is neither NaN nor ``nodata`` (compared in the array's dtype).
+
+    An integer raster whose nodata cannot be represented in its dtype has no nodata pixels;
+    a float nodata is compared in the array's precision (NEP 50), as rasterstats does.
+    """
+    valid = np.ones(array.shape, dtype=bool)
+    if np.issubdtype(array.dtype, np.floating):
+        valid &= ~np.isnan(array)
+    if nodata is not None and not math.isnan(nodata):
+        if np.issubdtype(array.dtype, np.integer):
+            info = np.iinfo(array.dtype)
+            if float(nodata).is_integer() and info.min <= nodata <= info.max:
+                valid &= array != array.dtype.type(int(nodata))
+        else:
+            valid &= array != float(nodata)
+    return valid
+
+
 def _near_int(v: float) -> bool:
     return abs(v - round(v)) < 1e-6

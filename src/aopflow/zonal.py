@@ -29,7 +29,6 @@ buffered into discs), statistics of a GeoTIFF from :func:`zonal_stats_file` (win
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +42,8 @@ from affine import Affine
 
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import atomic_path
+
+from .raster import valid_mask
 
 log = logging.getLogger(__name__)
 
@@ -647,20 +648,6 @@ def _class_name(value: float) -> str:
     return f"frac_{int(value)}" if float(value).is_integer() else f"frac_{value:g}"
 
 
-def _valid_mask(raw: np.ndarray, nodata: float | None) -> np.ndarray:
-    """True where a raw pixel value is neither NaN nor ``nodata`` (compared in the raster dtype)."""
-    valid = np.ones(raw.shape, dtype=bool)
-    if np.issubdtype(raw.dtype, np.floating):
-        valid &= ~np.isnan(raw)
-    if nodata is not None and not math.isnan(nodata):
-        if np.issubdtype(raw.dtype, np.integer):
-            info = np.iinfo(raw.dtype)
-            if float(nodata).is_integer() and info.min <= nodata <= info.max:
-                valid &= raw != raw.dtype.type(int(nodata))
-        else:
-            # A Python float compares in the array's precision (NEP 50), as rasterstats does.
-            valid &= raw != float(nodata)
-    return valid
 
 
 def _compute_columns(
@@ -676,7 +663,7 @@ def _compute_columns(
     plot, row, col = samples[:3]
     weights = samples[3] if exact else None
     raw = array[row, col]
-    valid = _valid_mask(raw, nodata)
+    valid = valid_mask(raw, nodata)
     if not valid.all():
         plot, raw = plot[valid], raw[valid]
         weights = None if weights is None else weights[valid]
@@ -743,7 +730,7 @@ def _mini_rasters(
 ) -> list[dict]:
     """Per-plot masked value arrays on each plot's bounding-box window (rasterstats raster_out)."""
     plot, row, col = samples[:3]
-    valid = _valid_mask(array[row, col], nodata)
+    valid = valid_mask(array[row, col], nodata)
     starts = np.searchsorted(plot, np.arange(len(geoms) + 1))
     height, width = array.shape
     out = []
