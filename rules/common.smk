@@ -1,6 +1,7 @@
 # Shared set-up: config validation, path helpers and the site's tile list.
 import functools
 import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -170,12 +171,15 @@ def zonal_rasters():
     return out
 
 
-if config["zonal"]["plots"] == "demo" and config["source"] != "demo":
-    raise ValueError(
-        "zonal.plots: 'demo' (generated plots) only exists for source: demo; give the path "
-        "of your plots file (GeoPackage, Shapefile, GeoJSON or CSV), or null."
-    )
 ZONAL = zonal_rasters() if config["zonal"]["plots"] else {}
+if config["zonal"]["plots"] == "demo" and config["source"] != "demo":
+    ZONAL = {}
+    print(
+        "aopflow: zonal statistics skipped: zonal.plots is 'demo' (generated plots exist only "
+        f"for source: demo, this run uses source: {config['source']}); set zonal.plots to your "
+        "plots file (GeoPackage, Shapefile, GeoJSON or CSV), or null to silence this.",
+        file=sys.stderr,
+    )
 
 
 def zonal_raster(wildcards):
@@ -210,6 +214,8 @@ def all_targets():
     for product in config["downscale"]["products"]:
         for res in config["downscale"]["resolutions"]:
             targets.append(f"{OUT}/downscale/{product}_{res}m.tif")
+    if config["reflectance_geotiff"]:
+        targets += tile_products("reflectance")
     if config["source"] == "neon" and config["neon"]["chm"]:
         targets.append(f"{OUT}/mosaic/chm.tif")
     if config["spectral"]:

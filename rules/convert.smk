@@ -41,3 +41,22 @@ rule h5_to_rgb:
         wavelengths_nm=config["rgb"]["wavelengths_nm"],
     script:
         "../scripts/h5_to_rgb.py"
+
+
+rule h5_to_reflectance:
+    input:
+        h5=h5_of_tile,
+    output:
+        f"{OUT}/tiles/{{tile}}/reflectance.tif",
+    log:
+        f"{LOGS}/h5_to_reflectance/{{tile}}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=tile_cube_mem_mb,
+        runtime=30,
+    params:
+        clean=config["clean"],
+    script:
+        "../scripts/h5_to_reflectance.py"

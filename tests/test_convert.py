@@ -96,3 +96,18 @@ def test_missing_layer_is_an_error_only_when_requested(tmp_path, site_002):
         ancillary_to_geotiff(sub, "Weather_Quality_Indicator", tmp_path / "wqi.tif")
     assert not (tmp_path / "wqi.tif").exists()
     assert not list(tmp_path.glob(".wqi.tif*"))
+
+
+def test_cleaned_reflectance_geotiff(site_001, tmp_path):
+    from aopflow.clean import CleanSpec, tile_good_bands
+    from aopflow.convert import reflectance_to_geotiff
+
+    spec, paths = site_001  # legacy chunk layout, row blocks
+    out = reflectance_to_geotiff(paths[-1], tmp_path / "refl.tif", tile_id=spec.tile_ids()[-1])
+    with NeonTile(paths[-1]) as t, rasterio.open(out) as src:
+        bands = tile_good_bands(t.meta, CleanSpec())
+        expect = t.read_bands(bands)
+        assert src.count == bands.size and src.transform == t.meta.transform
+        np.testing.assert_array_equal(np.moveaxis(src.read(), 0, -1), expect)
+        assert src.nodata == -9999 and src.scales[0] == pytest.approx(1e-4)
+        assert src.descriptions[0] == f"{t.meta.wavelengths[bands[0]]:.2f} nm"

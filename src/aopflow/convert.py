@@ -73,3 +73,48 @@ def rgb_to_geotiff(
         out_path, np.moveaxis(refl, -1, 0), crs=meta.epsg, transform=meta.transform,
         nodata=float("nan"), band_names=names, tags={"source": meta.path.name},
     )
+
+
+def reflectance_to_geotiff(
+    h5_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    clean: dict | None = None,
+    tile_id: str | None = None,
+) -> Path:
+    """Write the cleaned reflectance cube as a multiband GeoTIFF, streamed in row blocks.
+
+    Bands inside the water-vapour windows and the last noisy bands are dropped (``clean``
+    as in :class:`aopflow.clean.CleanSpec`); values stay the file's integers with no-data
+    -9999, and each band carries GDAL scale ``1 / Scale_Factor`` (so GDAL/rasterio users get
+    reflectance with ``scale``) and its wavelength in the band description. Storing integers
+    keeps the file the size of the HDF5 cube instead of twice that as float32.
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    from .clean import CleanSpec, tile_good_bands
+    from .io import atomic_path
+    from .raster import GTIFF_OPTS
+
+    spec = CleanSpec.from_config(clean)
+    with NeonTile(h5_path) as tile:
+        meta = tile.meta
+        if tile_id:
+            check_tile_in_cell(meta, tile_id)
+        bands = tile_good_bands(meta, spec)
+        with atomic_path(out_path) as tmp:
+            with rasterio.open(
+                tmp, "w", width=meta.cols, height=meta.rows, count=bands.size, dtype=meta.dtype,
+                crs=meta.crs, transform=meta.transform, nodata=meta.nodata,
+                **{**GTIFF_OPTS, "interleave": "pixel", "predictor": 2},
+            ) as dst:
+                for sl, raw in tile.iter_blocks(bands, target_mb=32):
+                    win = Window(0, sl.start, meta.cols, sl.stop - sl.start)
+                    dst.write(np.moveaxis(raw, -1, 0), window=win)
+                dst.scales = [1.0 / meta.scale_factor] * bands.size
+                for i, b in enumerate(bands, 1):
+                    dst.set_band_description(i, f"{meta.wavelengths[b]:.2f} nm")
+                dst.update_tags(source=meta.path.name, wavelength_nm=",".join(f"{meta.wavelengths[b]:.3f}" for b in bands))
+    log.info("%s: cleaned reflectance, %d of %d bands", meta.path.name, bands.size, meta.bands)
+    return Path(out_path)

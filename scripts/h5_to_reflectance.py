@@ -1,0 +1,6 @@
+"""Cleaned reflectance of one tile -> multiband GeoTIFF (integers with GDAL scale)."""
+from aopflow.convert import reflectance_to_geotiff
+from aopflow.smk import run
+
+run(snakemake, reflectance_to_geotiff, snakemake.input.h5, snakemake.output[0],
+    clean=snakemake.params.clean, tile_id=snakemake.wildcards.tile)
