@@ -458,3 +458,15 @@ def test_malformed_endmember_csv_raises_input_data_error(tmp_path, text, message
     path.write_text(text)
     with pytest.raises(InputDataError, match=f"bad_library.csv.*{message}"):
         spectral.read_endmember_csv(path)
+
+
+def test_sam_from_products_equals_sam():
+    from aopflow.spectral import products_with_norms, sam_from_products
+
+    rng = np.random.default_rng(7)
+    X = rng.random((20000, 50)).astype(np.float32)
+    E = rng.random((4, 50)).astype(np.float32)
+    G, b, xx = products_with_norms(X, E)
+    np.testing.assert_allclose(sam_from_products(b, xx, E), spectral.sam(X, E), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(G, E.astype(float) @ E.astype(float).T)
+    np.testing.assert_allclose(xx, (X.astype(float) ** 2).sum(axis=1), rtol=1e-12)

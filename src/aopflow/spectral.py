@@ -850,6 +850,38 @@ def sam(X: np.ndarray, E: np.ndarray) -> np.ndarray:
     return out
 
 
+def products_with_norms(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(G, b, xx)`` in one float64 pass over blocks of X: G = E E^T (n, n), b = X E^T (N, n)
+    and xx = squared pixel norms (N,).
+
+    Unmixing needs (G, b) and SAM needs b and xx (:func:`sam_from_products`), so a caller doing
+    both reads each pixel once instead of twice.
+    """
+    X = _pixels(X)
+    E64 = _endmembers(E, X.shape[1])
+    bT = np.empty((E64.shape[0], X.shape[0]))
+    xx = np.empty(X.shape[0])
+    buf = np.empty((min(_BLOCK, X.shape[0]), X.shape[1]))
+    for blk in _blocks(X.shape[0]):
+        xb = buf[: blk.stop - blk.start]
+        np.copyto(xb, X[blk])
+        bT[:, blk] = E64 @ xb.T
+        xx[blk] = np.einsum("ij,ij->i", xb, xb)
+    return E64 @ E64.T, bT.T, xx
+
+
+def sam_from_products(b: np.ndarray, xx: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """Spectral angles (N, n) float32 from ``b = X E^T`` (N, n) and ``xx = |x|^2`` (N,).
+
+    The same angles as :func:`sam` (Kruse et al. 1993) without another pass over the bands.
+    """
+    E64 = np.asarray(E, dtype=np.float64)
+    e_norm = np.linalg.norm(E64, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = np.asarray(b, dtype=np.float64) / (np.sqrt(xx)[:, None] * e_norm)
+    return np.arccos(np.clip(cos, -1.0, 1.0)).astype(np.float32)
+
+
 def _probabilities(x: np.ndarray, floor: float, out: np.ndarray) -> np.ndarray:
     """SID probability vectors of spectra ``x`` (m, B) into float64 ``out`` (m, B).
 

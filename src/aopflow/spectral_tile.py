@@ -27,10 +27,10 @@ from .raster import write_geotiff
 from .spectral import (
     UNMIX_FROM_GRAM,
     extract_endmembers,
-    gram_products,
+    products_with_norms,
     read_endmember_csv,
     resample_spectra,
-    sam,
+    sam_from_products,
     sid,
     write_endmember_csv,
 )
@@ -196,12 +196,13 @@ def spectral_tile(
             X, valid = clean_pixels(raw, meta.nodata, meta.scale_factor)
             if X.shape[0] == 0:
                 return 0
-            # float64 cross products, computed in small pixel blocks (no (N, B) float64 copy).
-            _, b = gram_products(X, E)
+            # float64 cross products and norms in one pass over small pixel blocks (no (N, B)
+            # float64 copy); unmixing and SAM both use them.
+            _, b, xx = products_with_norms(X, E)
             a_blk = abund[sl]
             a_blk[valid] = unmix_fn(G, b)
-            for key, fn in (("sam", sam), ("sid", sid)):
-                idx, best = _score_best(fn(X, E))
+            for key, scores_of in (("sam", lambda: sam_from_products(b, xx, E)), ("sid", lambda: sid(X, E))):
+                idx, best = _score_best(scores_of())
                 s_blk = scores[key][sl]
                 s_blk[valid, 0] = idx
                 s_blk[valid, 1] = best
