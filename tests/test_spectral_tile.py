@@ -111,10 +111,15 @@ def test_chain_outputs_are_consistent(demo_chain):
 def test_threshold_list_must_match_endmembers(demo_chain):
     spec, tmp, paths, em, outs = demo_chain
     t = spec.tile_ids()[0]
-    with pytest.raises(ConfigError, match=r"classify.sam_max_angle has 2 values but there are 5 endmembers"):
+    with pytest.raises(ConfigError, match=r"classify.sam_max_angle must be a number or a list of 5 numbers"):
         classify_scores(outs[t]["sam"], tmp / "x.tif", thresholds=[0.1, 0.2], key="classify.sam_max_angle")
-    per_class = classify_scores(outs[t]["sam"], tmp / "y.tif", thresholds=[0.1] * 5, key="k")
-    assert per_class.exists()
+    # Per-class thresholds: as pysptools, the best class among those within their own threshold.
+    per_class = classify_scores(outs[t]["sam"], tmp / "y.tif", thresholds=[0.01, 0.2, 0.2, 0.2, 0.2], key="k")
+    with rasterio.open(outs[t]["sam"]) as src:
+        sc = src.read().reshape(5, -1).T
+    ok = ~np.all(np.isnan(sc), axis=1)
+    with rasterio.open(per_class) as src:
+        np.testing.assert_array_equal(src.read(1).ravel()[ok], classify(sc[ok], [0.01, 0.2, 0.2, 0.2, 0.2]))
 
 
 def test_layouts_and_threads_give_identical_products(tmp_path):

@@ -26,6 +26,7 @@ from .neon import NeonTile, check_tile_in_cell
 from .raster import write_geotiff
 from .spectral import (
     UNMIX_FROM_GRAM,
+    classify,
     extract_endmembers,
     products_with_norms,
     read_endmember_csv,
@@ -143,19 +144,6 @@ def _endmembers_for(meta_wl: np.ndarray, csv_path) -> tuple[np.ndarray, list[str
     return E.astype(np.float32), names
 
 
-def _score_best(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(1-based index of the minimum, minimum) per row; NaN rows give NaN."""
-    ok = ~np.all(np.isnan(scores), axis=1)
-    idx = np.full(scores.shape[0], np.nan, dtype=np.float32)
-    best = np.full(scores.shape[0], np.nan, dtype=np.float32)
-    if ok.any():
-        s = scores[ok]
-        j = np.nanargmin(s, axis=1)
-        idx[ok] = j + 1
-        best[ok] = s[np.arange(s.shape[0]), j]
-    return idx, best
-
-
 def spectral_tile(
     h5_path: str | os.PathLike,
     endmembers_csv: str | os.PathLike,
@@ -171,9 +159,9 @@ def spectral_tile(
 ) -> dict[str, Path]:
     """Read a tile once and write abundances and SAM/SID scores against the site endmembers.
 
-    Outputs (same grid as the tile): ``abundance`` (n bands float32, NaN = no data), and for
-    SAM and SID a 2-band float32 score raster: band 1 the best class (1..n), band 2 its angle
-    (radians) / divergence. Thresholds are applied later (:func:`classify_scores`), so a
+    Outputs (same grid as the tile, float32, NaN = no data): ``abundance`` (band i =
+    endmember i) and, for SAM and SID, a score raster with band i = the angle (radians) /
+    divergence to endmember i. Thresholds are applied later (:func:`classify_scores`), so a
     threshold edit does not recompute the chain.
     """
     if unmix_method not in UNMIX_FROM_GRAM:
@@ -190,7 +178,7 @@ def spectral_tile(
         G = E64 @ E64.T
         rows, cols = meta.rows, meta.cols
         abund = np.full((rows, cols, n), np.nan, dtype=np.float32)
-        scores = {k: np.full((rows, cols, 2), np.nan, dtype=np.float32) for k in ("sam", "sid")}
+        scores = {k: np.full((rows, cols, n), np.nan, dtype=np.float32) for k in ("sam", "sid")}
 
         def work(sl: slice, raw: np.ndarray) -> int:
             X, valid = clean_pixels(raw, meta.nodata, meta.scale_factor)
@@ -201,11 +189,8 @@ def spectral_tile(
             _, b, xx = products_with_norms(X, E)
             a_blk = abund[sl]
             a_blk[valid] = unmix_fn(G, b)
-            for key, scores_of in (("sam", lambda: sam_from_products(b, xx, E)), ("sid", lambda: sid(X, E))):
-                idx, best = _score_best(scores_of())
-                s_blk = scores[key][sl]
-                s_blk[valid, 0] = idx
-                s_blk[valid, 1] = best
+            scores["sam"][sl][valid] = sam_from_products(b, xx, E)
+            scores["sid"][sl][valid] = sid(X, E)
             return X.shape[0]
 
         n_valid = 0
@@ -228,9 +213,9 @@ def spectral_tile(
     out = {
         "abundance": write_geotiff(abundance_path, np.moveaxis(abund, -1, 0), band_names=names, **kw),
         "sam": write_geotiff(sam_path, np.moveaxis(scores["sam"], -1, 0),
-                             band_names=["class", "angle_rad"], tags={"endmembers": ",".join(names)}, **kw),
+                             band_names=[f"angle_rad_{m}" for m in names], tags={"endmembers": ",".join(names)}, **kw),
         "sid": write_geotiff(sid_path, np.moveaxis(scores["sid"], -1, 0),
-                             band_names=["class", "divergence"], tags={"endmembers": ",".join(names)}, **kw),
+                             band_names=[f"divergence_{m}" for m in names], tags={"endmembers": ",".join(names)}, **kw),
     }
     return out
 
@@ -242,33 +227,21 @@ def classify_scores(
     thresholds: float | Sequence[float] | None,
     key: str,
 ) -> Path:
-    """Class map (uint8: 1..n, 0 unclassified, 255 no data) from a best-class/score raster.
+    """Class map (uint8: 1..n, 0 unclassified, 255 no data) from a per-endmember score raster.
 
-    A pixel keeps its best class if that class's score is within its threshold (one number
-    or one per endmember), else 0, as in :func:`aopflow.spectral.classify`.
+    Thresholds (one number, or one per endmember, in the scores' units) are applied by
+    :func:`aopflow.spectral.classify`, exactly as on in-memory scores.
     """
     with rasterio.open(score_path) as src:
-        idx, score = src.read(1), src.read(2)
+        scores = src.read()
         names = src.tags().get("endmembers", "").split(",")
-        profile = (src.crs, src.transform)
-    n = len(names)
-    if thresholds is None:
-        limit = np.full(n, np.inf)
-    elif isinstance(thresholds, (int, float)):
-        limit = np.full(n, float(thresholds))
-    else:
-        if len(thresholds) != n:
-            raise ConfigError(
-                f"{key} has {len(thresholds)} values but there are {n} endmembers ({', '.join(names)}); "
-                f"give one number for all, or exactly {n} numbers."
-            )
-        limit = np.asarray(thresholds, dtype=float)
-    out = np.full(idx.shape, CLASS_NODATA, dtype=np.uint8)
-    ok = np.isfinite(idx)
-    cls = idx[ok].astype(np.int64)
-    keep = score[ok] <= limit[cls - 1]
-    out[ok] = np.where(keep, cls, 0).astype(np.uint8)
-    return write_geotiff(out_path, out, crs=profile[0], transform=profile[1], nodata=CLASS_NODATA,
+        crs, transform = src.crs, src.transform
+    n, rows, cols = scores.shape
+    flat = scores.reshape(n, -1).T
+    out = np.full(rows * cols, CLASS_NODATA, dtype=np.uint8)
+    ok = ~np.all(np.isnan(flat), axis=1)
+    out[ok] = classify(flat[ok], thresholds, key=key)
+    return write_geotiff(out_path, out.reshape(rows, cols), crs=crs, transform=transform, nodata=CLASS_NODATA,
                          band_names=["class"], tags={"classes": ",".join(names), "threshold": str(thresholds)})
 
 
