@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from aopflow.errors import NeonFormatError
+from aopflow.errors import ConfigError, NeonFormatError
 from aopflow.generator import map_info_string, write_tile
 from aopflow.neon import (
     NeonTile,
@@ -16,6 +16,8 @@ from aopflow.neon import (
     read_meta,
     tile_id_from_name,
 )
+
+from aopflow.site import local_tiles
 
 from conftest import tiny_spec
 
@@ -156,6 +158,30 @@ def test_tile_outside_named_cell(site_002):
 def test_file_name_without_corner(tmp_path):
     with pytest.raises(NeonFormatError, match="lower-left"):
         tile_id_from_name(tmp_path / "tile.h5")
+
+
+def test_local_folder_listing_skips_hidden_and_partial_files(tmp_path, site_002):
+    spec, paths = site_002
+    (tmp_path / "sub").mkdir()
+    a = tmp_path / paths[0].name
+    b = tmp_path / "sub" / paths[1].name
+    a.write_bytes(paths[0].read_bytes())
+    b.write_bytes(paths[1].read_bytes())
+    # Left by an interrupted copy (or aopflow's own atomic writer), in a hidden folder, not a cube.
+    (tmp_path / f".{paths[2].name}.x1y2.part.h5").write_bytes(b"half")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / paths[3].name).write_bytes(b"half")
+    (tmp_path / "NEON_D10_BLAN_DP1_L001-1_2024_metadata.h5").write_bytes(b"")
+    found = local_tiles(tmp_path)
+    assert found == {tile_id_from_name(a): a.resolve(), tile_id_from_name(b): b.resolve()}
+    (tmp_path / "sub" / paths[0].name).write_bytes(b"")
+    with pytest.raises(ConfigError, match="two files for tile"):
+        local_tiles(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no NEON reflectance tiles"):
+        local_tiles(tmp_path / "empty")
+    with pytest.raises(ConfigError, match="does not exist"):
+        local_tiles(tmp_path / "nope")
 
 
 def test_unknown_layer_name():

@@ -46,7 +46,8 @@ def local_tiles(h5_dir: str | Path | None) -> dict[str, Path]:
         raise ConfigError(f"local.h5_dir: folder {root} does not exist.")
     tiles: dict[str, Path] = {}
     for p in sorted(root.rglob("*.h5")):
-        if "reflectance" not in p.name.lower():
+        # Hidden files and folders (".x.part.h5" of an interrupted copy or download) are not tiles.
+        if "reflectance" not in p.name.lower() or any(part.startswith(".") for part in p.relative_to(root).parts):
             continue
         tid = tile_id_from_name(p)
         if tid in tiles:
