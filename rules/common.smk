@@ -118,9 +118,19 @@ def site_tile_ids(wildcards):
     return site_tiles()
 
 
+def input_mb(input):
+    """Total size of a job's input files in MB.
+
+    os.stat rather than snakemake's ``input.size_mb`` (an event loop per call: seconds over the
+    thousands of jobs of a big site). A missing input raises FileNotFoundError for that file,
+    which snakemake takes as "evaluate again when the input exists", as with ``size_mb``.
+    """
+    return sum(os.path.getsize(f) for f in input) / 2**20
+
+
 def tile_mem_mb(wildcards, input):
     """Memory for a job that holds a few bands of one tile: grows with the tile's file size."""
-    return int(600 + 2 * input.size_mb)
+    return int(600 + 2 * input_mb(input))
 
 
 def ancillary_layer_name(wildcards):

@@ -8,8 +8,6 @@ rule h5_to_ancillary:
         f"{OUT}/tiles/{{tile}}/{{layer}}.tif",
     log:
         f"{LOGS}/h5_to_ancillary/{{tile}}_{{layer}}.log",
-    group:
-        "convert"
     conda:
         CONDA_ENV
     threads: 1
@@ -29,8 +27,6 @@ rule h5_to_rgb:
         f"{OUT}/tiles/{{tile}}/rgb.tif",
     log:
         f"{LOGS}/h5_to_rgb/{{tile}}.log",
-    group:
-        "convert"
     conda:
         CONDA_ENV
     threads: 1

@@ -9,8 +9,6 @@ rule sample_tile:
         f"{OUT}/tiles/{{tile}}/sample.npz",
     log:
         f"{LOGS}/sample_tile/{{tile}}.log",
-    group:
-        "sample"
     conda:
         CONDA_ENV
     threads: 1
@@ -81,8 +79,6 @@ rule classify_tile:
         f"{OUT}/tiles/{{tile}}/{{classifier}}.tif",
     log:
         f"{LOGS}/classify_tile/{{tile}}_{{classifier}}.log",
-    group:
-        "classify"
     conda:
         CONDA_ENV
     threads: 1
@@ -103,8 +99,6 @@ rule ndvi_tile:
         f"{OUT}/tiles/{{tile}}/ndvi.tif",
     log:
         f"{LOGS}/ndvi_tile/{{tile}}.log",
-    group:
-        "convert"
     conda:
         CONDA_ENV
     threads: 1

@@ -9,8 +9,6 @@ if config["source"] == "demo":
             truth=f"{OUT}/h5/truth/abundance_{{tile}}.tif",
         log:
             f"{LOGS}/demo_tile/{{tile}}.log",
-        group:
-            "demo"
         conda:
             CONDA_ENV
         threads: 1
