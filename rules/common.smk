@@ -140,7 +140,7 @@ def ancillary_layer_name(wildcards):
 def tile_cube_mem_mb(wildcards, input):
     """Memory for a job that streams a tile's cube: the raw integer cube of a band-chunked
     file may be held whole (about 2.5x the gzip-compressed file), plus outputs."""
-    return int(800 + 2.5 * input.size_mb)
+    return int(800 + 2.5 * input_mb(input))
 
 
 def site_samples(wildcards):
@@ -215,6 +215,10 @@ def downscale_method(wildcards):
 
 def all_targets():
     targets = [f"{OUT}/tiles.csv", f"{OUT}/mosaic/rgb.tif", f"{OUT}/figures/rgb.png"]
+    # The per-tile GeoTIFFs are products too: one deleted by hand is made again by a plain run
+    # (with the mosaic that merges it), not only when a mosaic is out of date.
+    for product in ["rgb", *ANCILLARY, *SPECTRAL_PRODUCTS]:
+        targets += tile_products(product)
     targets += [f"{OUT}/mosaic/{name}.tif" for name in ANCILLARY]
     if "wqi" in ANCILLARY:
         targets.append(f"{OUT}/figures/wqi.png")
