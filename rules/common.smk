@@ -31,6 +31,8 @@ if config["source"] == "demo":
     DEMO_NAMES = aop_site.demo_tile_names(DEMO_SPEC)
 elif config["source"] == "local":
     LOCAL_TILES = aop_site.local_tiles(config["local"]["h5_dir"])
+# A user's endmember library is an input of site_endmembers (an edit to the file reruns it).
+ENDMEMBER_LIBRARY = aop_site.endmember_library(config["endmembers"]["library"])
 
 
 wildcard_constraints:
@@ -144,7 +146,13 @@ def tile_cube_mem_mb(wildcards, input):
 
 
 def site_samples(wildcards):
-    return [f"{OUT}/tiles/{tile}/sample.npz" for tile in site_tiles()]
+    """Pixel samples for the site endmembers: every tile's; with a library, which only needs the
+    image's band set, the first tile's (adding a tile then leaves the endmembers alone).
+    """
+    tiles = site_tiles()
+    if ENDMEMBER_LIBRARY:
+        tiles = tiles[:1]
+    return [f"{OUT}/tiles/{tile}/sample.npz" for tile in tiles]
 
 
 def classifier_threshold(wildcards):

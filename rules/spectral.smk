@@ -26,6 +26,7 @@ rule sample_tile:
 rule site_endmembers:
     input:
         samples=site_samples,
+        library=ENDMEMBER_LIBRARY,
     output:
         f"{OUT}/endmembers.csv",
     log:

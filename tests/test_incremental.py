@@ -8,6 +8,7 @@ the same set, which product files it rewrote, and that a further dry run has not
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -166,8 +167,7 @@ def test_added_tile_runs_its_jobs_and_the_site_merges(run_copy):
     # sample: a new tile changes endmembers.csv, so the spectral chain (and the classes) of
     # the tiles already done run again against the new set, to keep class k the same
     # material in every tile. Their conversions and samples do not.
-    # (endmembers.library does not avoid this today: site_endmembers still takes every
-    # tile's sample as input, so its input set changes and it reruns as well.)
+    # (With endmembers.library it does not: see the next test.)
     respectral = {
         job("spectral_tile", tile=t) for t in (T1, T2)
     } | {job("classify_tile", tile=t, classifier=c) for t in (T1, T2) for c in ("sam", "sid")}
@@ -179,6 +179,30 @@ def test_added_tile_runs_its_jobs_and_the_site_merges(run_copy):
             assert f"tiles/{t}/{name}" not in files
         assert not any(p.startswith("h5/") and t in p for p in files)
     assert {f"tiles/{T3}/{n}" for n in ("wqi.tif", "rgb.tif", "ndvi.tif", "sample.npz", "abundance.tif")} <= files
+
+
+def test_with_a_library_an_added_tile_leaves_the_others_alone(run_copy):
+    wd, cfg = run_copy
+    library = wd / "library.csv"
+    shutil.copy(wd / OUT / "endmembers.csv", library)
+    update_config(cfg, endmembers={"library": str(library)})
+    snakemake(wd, "--configfile", str(cfg))
+    update_config(cfg, tiles=[T1, T2, T3])
+    plan, _, files = plan_run_check(wd, cfg)
+    # The library needs only the image's band set, taken from the first tile's sample: the new
+    # tile is converted and unmixed, the site products merged; no other tile's job runs, and
+    # the new tile's pixels are not even sampled.
+    assert job("site_endmembers") not in plan and job("sample_tile", tile=T3) not in plan, sorted(plan)
+    assert {j for j in plan if T1 in j[1] or T2 in j[1]} == set(), sorted(plan)
+    assert {job("spectral_tile", tile=T3), job("mosaic", product="abundance")} <= set(plan)
+    assert "endmembers.csv" not in files
+    # The library file is an input: editing it reruns the endmembers and the spectral chain.
+    library.write_text(library.read_text().replace("em1", "grass"))
+    plan, _, files = plan_run_check(wd, cfg)
+    reason = plan[job("site_endmembers")]
+    assert reason.startswith("Updated input files:") and reason.endswith("library.csv"), reason
+    assert {job("spectral_tile", tile=t) for t in (T1, T2, T3)} <= set(plan)
+    assert "endmembers.csv" in files
 
 
 def test_deleted_tile_output_is_regenerated_alone(run_copy):

@@ -87,6 +87,13 @@ def test_invalid_config_names_the_key(tmp_path, override, key):
     assert "ValidationError" in text and f"'{key}'" in text
 
 
+def test_missing_endmember_library_names_the_key(tmp_path):
+    wd, cfg = new_workflow(tmp_path, **tiny_demo(endmembers={"library": "spectra/mine.csv"}))
+    proc = snakemake(wd, "--configfile", str(cfg), "-n", check=False)
+    assert proc.returncode != 0
+    assert "endmembers.library: file spectra/mine.csv does not exist" in proc.stdout + proc.stderr
+
+
 def test_local_source_and_bad_tile(tmp_path):
     spec = tiny_spec(site="LOCL", shape=(2, 1), pixels=20, pixel_size=25.0, bands=80)
     h5_dir = tmp_path / "h5"

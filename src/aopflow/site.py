@@ -64,6 +64,18 @@ def local_tiles(h5_dir: str | Path | None) -> dict[str, Path]:
     return tiles
 
 
+def endmember_library(path: str | Path | None) -> list[str]:
+    """``endmembers.library`` as a rule input: [] when unset, else [path] of an existing file."""
+    if not path:
+        return []
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"endmembers.library: file {path} does not exist. Give a CSV of reference spectra "
+            "(wavelength_nm, then one column per endmember), or null to extract endmembers."
+        )
+    return [str(path)]
+
+
 def select_tiles(available: Sequence[str], subset, key: str = "tiles") -> list[str]:
     """Apply the ``tiles`` subset ("all" or a list) to the available tile ids, keeping order."""
     available = list(available)
