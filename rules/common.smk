@@ -221,7 +221,9 @@ def downscale_method(wildcards):
     return "majority" if wildcards.product in CLASS_PRODUCTS else "mean"
 
 
-def all_targets():
+def all_targets(wildcards):
+    """Inputs of rule all (a function: with source neon the tiles are known only once the
+    listing checkpoint has run)."""
     targets = [f"{OUT}/tiles.csv", f"{OUT}/mosaic/rgb.tif", f"{OUT}/figures/rgb.png"]
     # The per-tile GeoTIFFs are products too: one deleted by hand is made again by a plain run
     # (with the mosaic that merges it), not only when a mosaic is out of date.
