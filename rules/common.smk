@@ -222,8 +222,8 @@ def downscale_method(wildcards):
 
 
 def all_targets(wildcards):
-    """Inputs of rule all (a function: with source neon the tiles are known only once the
-    listing checkpoint has run)."""
+    """The default target's inputs. An input function, because with source neon the tiles
+    are known only once the listing checkpoint has run."""
     targets = [f"{OUT}/tiles.csv", f"{OUT}/mosaic/rgb.tif", f"{OUT}/figures/rgb.png"]
     # The per-tile GeoTIFFs are products too: one deleted by hand is made again by a plain run
     # (with the mosaic that merges it), not only when a mosaic is out of date.
