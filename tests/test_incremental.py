@@ -59,6 +59,12 @@ def products(wd: Path) -> dict[str, int]:
     }
 
 
+def missing_files(wd: Path, cfg: Path) -> list[str]:
+    """Files that ``snakemake --summary`` lists as missing."""
+    summary = snakemake(wd, "--configfile", str(cfg), "--summary").stdout
+    return [line.split("\t")[0] for line in summary.splitlines() if "\tmissing\t" in line]
+
+
 def rewritten(before: dict[str, int], after: dict[str, int]) -> set[str]:
     return {p for p, t in after.items() if before.get(p) != t}
 
@@ -209,9 +215,7 @@ def test_deleted_tile_output_is_regenerated_alone(run_copy):
     wd, cfg = run_copy
     deleted = OUT / "tiles" / T1 / "rgb.tif"
     (wd / deleted).unlink()
-    summary = snakemake(wd, "--configfile", str(cfg), "--summary").stdout
-    missing = [line.split("\t")[0] for line in summary.splitlines() if "\tmissing\t" in line]
-    assert missing == [str(deleted)], missing
+    assert missing_files(wd, cfg) == [str(deleted)]
     # A plain run (rule all asks for every per-tile GeoTIFF) makes it again, and then only
     # what is made from it: the RGB mosaic and its figure.
     plan, _, files = plan_run_check(wd, cfg)
@@ -224,9 +228,7 @@ def test_deleted_intermediate_file_is_not_remade_while_its_products_are_current(
     wd, cfg = run_copy
     deleted = OUT / "tiles" / T2 / "sample.npz"
     (wd / deleted).unlink()
-    summary = snakemake(wd, "--configfile", str(cfg), "--summary").stdout
-    missing = [line.split("\t")[0] for line in summary.splitlines() if "\tmissing\t" in line]
-    assert missing == [str(deleted)], missing
+    assert missing_files(wd, cfg) == [str(deleted)]
     # The pixel sample is an intermediate file: snakemake does not rebuild it (nor anything
     # made from it) while the site endmembers made from it are present and up to date.
     plain = snakemake(wd, "--configfile", str(cfg), "-n")
