@@ -43,7 +43,6 @@ rule site_endmembers:
         method=config["endmembers"]["method"],
         n=config["endmembers"]["n"],
         seed=config["endmembers"]["seed"],
-        library=config["endmembers"]["library"],
     script:
         "../scripts/site_endmembers.py"
 

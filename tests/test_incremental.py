@@ -209,6 +209,7 @@ def test_with_a_library_an_added_tile_leaves_the_others_alone(run_copy):
     assert reason.startswith("Updated input files:") and reason.endswith("library.csv"), reason
     assert {job("spectral_tile", tile=t) for t in (T1, T2, T3)} <= set(plan)
     assert "endmembers.csv" in files
+    assert (wd / OUT / "endmembers.csv").read_text().splitlines()[0].split(",")[1] == "grass"
 
 
 def test_deleted_tile_output_is_regenerated_alone(run_copy):
