@@ -17,8 +17,10 @@ rule sample_tile:
         runtime=20,
     params:
         clean=config["clean"],
-        n_samples=config["endmembers"]["sample_size"],
-        seed=config["endmembers"]["seed"],
+        # With a library only the sample's band set is used: no pixels, and editing the
+        # sampling settings reruns nothing.
+        n_samples=0 if ENDMEMBER_LIBRARY else config["endmembers"]["sample_size"],
+        seed=0 if ENDMEMBER_LIBRARY else config["endmembers"]["seed"],
     script:
         "../scripts/sample_tile.py"
 
@@ -40,9 +42,11 @@ rule site_endmembers:
         mem_mb=4000,
         runtime=60,
     params:
-        method=config["endmembers"]["method"],
-        n=config["endmembers"]["n"],
-        seed=config["endmembers"]["seed"],
+        # Extraction settings; a library replaces extraction, so with one they are None and
+        # editing them reruns nothing.
+        method=None if ENDMEMBER_LIBRARY else config["endmembers"]["method"],
+        n=None if ENDMEMBER_LIBRARY else config["endmembers"]["n"],
+        seed=None if ENDMEMBER_LIBRARY else config["endmembers"]["seed"],
     script:
         "../scripts/site_endmembers.py"
 

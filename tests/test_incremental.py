@@ -210,6 +210,10 @@ def test_with_a_library_an_added_tile_leaves_the_others_alone(run_copy):
     assert {job("spectral_tile", tile=t) for t in (T1, T2, T3)} <= set(plan)
     assert "endmembers.csv" in files
     assert (wd / OUT / "endmembers.csv").read_text().splitlines()[0].split(",")[1] == "grass"
+    # Extraction settings do not apply with a library: editing them reruns nothing.
+    update_config(cfg, endmembers={"method": "atgp", "n": 2, "seed": 9, "sample_size": 50})
+    dry = snakemake(wd, "--configfile", str(cfg), "-n")
+    assert NOTHING in dry.stdout + dry.stderr, dry.stdout[-3000:]
 
 
 def test_deleted_tile_output_is_regenerated_alone(run_copy):

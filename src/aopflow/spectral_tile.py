@@ -83,7 +83,7 @@ def sample_tile(
                 vals = raw[rows[sel] - sl.start, cols[sel]]
                 keep[sel] = ~np.any(vals == meta.nodata, axis=1)
                 pixels[sel] = vals.astype(np.float32) / np.float32(meta.scale_factor)
-    if k == 0:
+    if valid_pos.size == 0:
         log.warning("%s: tile %s has no valid pixels; its sample is empty", meta.path.name, tile_id)
     with atomic_path(out_path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
