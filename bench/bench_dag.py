@@ -106,9 +106,12 @@ def workflow(name: str, **config) -> tuple[Path, Path]:
     return wd, write_config(wd, **config)
 
 
+# The 1,000 tile ids (40 x 25 cells) of the listing and floor scenarios.
+TILES_1000 = [f"{e}_{n}" for e in range(500000, 540000, 1000) for n in range(4100000, 4125000, 1000)]
+
 # The floor: the per-tile job shape of aopflow's DAG with nothing but input, output and shell.
 FLOOR_SNAKEFILE = """\
-TILES = [f"{e}_{n}" for e in range(500000, 540000, 1000) for n in range(4100000, 4125000, 1000)]
+TILES = {tiles!r}
 wildcard_constraints:
     tile=r"\\d{6}_\\d{7}",
     c="sam|sid",
@@ -151,7 +154,7 @@ rule classify:
 def floor_workflow() -> Path:
     wd = OUT / "dag_floor_1000"
     wd.mkdir(parents=True, exist_ok=True)
-    (wd / "Snakefile").write_text(FLOOR_SNAKEFILE)
+    (wd / "Snakefile").write_text(FLOOR_SNAKEFILE.replace("{tiles!r}", repr(TILES_1000)))
     return wd
 
 
@@ -164,12 +167,11 @@ def neon_listing_1000(wd: Path, cfg: Path) -> None:
     c = yaml.safe_load(cfg.read_text())
     site, year = c["site"], c["year"]
     tiles = []
-    for e in range(500000, 540000, 1000):
-        for n in range(4100000, 4125000, 1000):
-            name = f"NEON_D00_{site}_DP3_{e}_{n}_bidirectional_reflectance.h5"
-            tiles.append(TileFile(tile=f"{e}_{n}", name=name, url=f"https://example.invalid/{name}",
-                                  size=650_000_000, crc32c="00000000", month=f"{year}-07",
-                                  release="RELEASE-2026"))
+    for tid in TILES_1000:
+        name = f"NEON_D00_{site}_DP3_{tid}_bidirectional_reflectance.h5"
+        tiles.append(TileFile(tile=tid, name=name, url=f"https://example.invalid/{name}",
+                              size=650_000_000, crc32c="00000000", month=f"{year}-07",
+                              release="RELEASE-2026"))
     write_tile_listing(tiles, wd / c["outdir"] / site / str(year) / "tiles.csv")
 
 

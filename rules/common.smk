@@ -33,6 +33,19 @@ elif config["source"] == "local":
     LOCAL_TILES = aop_site.local_tiles(config["local"]["h5_dir"])
 # A user's endmember library is an input of site_endmembers (an edit to the file reruns it).
 ENDMEMBER_LIBRARY = aop_site.endmember_library(config["endmembers"]["library"])
+# What a library replaces: pixel sampling (only the first tile's band set is needed then) and
+# extraction. As params they are fixed when a library is set, so editing them reruns nothing.
+_em = config["endmembers"]
+SAMPLING = (
+    {"n_samples": 0, "seed": 0}
+    if ENDMEMBER_LIBRARY
+    else {"n_samples": _em["sample_size"], "seed": _em["seed"]}
+)
+EXTRACTION = (
+    {}
+    if ENDMEMBER_LIBRARY
+    else {"method": _em["method"], "n": _em["n"], "seed": _em["seed"]}
+)
 
 
 wildcard_constraints:

@@ -17,10 +17,7 @@ rule sample_tile:
         runtime=20,
     params:
         clean=config["clean"],
-        # With a library only the sample's band set is used: no pixels, and editing the
-        # sampling settings reruns nothing.
-        n_samples=0 if ENDMEMBER_LIBRARY else config["endmembers"]["sample_size"],
-        seed=0 if ENDMEMBER_LIBRARY else config["endmembers"]["seed"],
+        sampling=SAMPLING,
     script:
         "../scripts/sample_tile.py"
 
@@ -42,11 +39,7 @@ rule site_endmembers:
         mem_mb=4000,
         runtime=60,
     params:
-        # Extraction settings; a library replaces extraction, so with one they are None and
-        # editing them reruns nothing.
-        method=None if ENDMEMBER_LIBRARY else config["endmembers"]["method"],
-        n=None if ENDMEMBER_LIBRARY else config["endmembers"]["n"],
-        seed=None if ENDMEMBER_LIBRARY else config["endmembers"]["seed"],
+        extraction=EXTRACTION,
     script:
         "../scripts/site_endmembers.py"
 

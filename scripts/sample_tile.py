@@ -4,4 +4,4 @@ from aopflow.spectral_tile import sample_tile
 
 p = snakemake.params
 run(snakemake, sample_tile, snakemake.input.h5, snakemake.output[0],
-    tile_id=snakemake.wildcards.tile, clean=p.clean, n_samples=p.n_samples, seed=p.seed)
+    tile_id=snakemake.wildcards.tile, clean=p.clean, **p.sampling)
