@@ -12,6 +12,7 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/demo.smk"
 include: "rules/tiles.smk"
 include: "rules/download.smk"
 include: "rules/convert.smk"

@@ -21,7 +21,7 @@ from common import full_tile
 
 CHAIN = r"""
 import json, resource, sys, time
-from aopflow.spectral_tile import spectral_tile, classify_scores, ndvi_tile
+from aopflow.stages.spectral import spectral_tile, classify_scores, ndvi_tile
 h5, em, out, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 t0 = time.perf_counter()
 o = spectral_tile(h5, em, tile_id="500000_4100000", abundance_path=f"{out}/a.tif", sam_path=f"{out}/s.tif",
@@ -45,7 +45,7 @@ if mode == "whole":
         site = list(f.keys())[0]
         cube = f[site]["Reflectance"]["Reflectance_Data"][()]
 else:
-    from aopflow.neon import NeonTile
+    from aopflow.neon.reader import NeonTile
     with NeonTile(h5) as t:
         for _ in t.iter_blocks(range(t.meta.bands)):
             pass
@@ -67,7 +67,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     h5 = full_tile(args.revision, args.chunks)
-    from aopflow.spectral_tile import sample_tile, site_endmembers
+    from aopflow.stages.spectral import sample_tile, site_endmembers
 
     with tempfile.TemporaryDirectory() as tmp:
         s = sample_tile(h5, Path(tmp) / "s.npz", tile_id="500000_4100000", n_samples=20000)

@@ -4,12 +4,12 @@
 
 (a) Dry run (`snakemake -n`) of a 1,000-tile site; target < 30 s. Three sources:
     * `source: neon` with a listing (the issue's wording): tiles.csv of 1,000 tiles (40 x 25
-      cells; written with aopflow.neon_api.write_tile_listing, no file or network needed), so
+      cells; written with aopflow.neon.api.write_tile_listing, no file or network needed), so
       the DAG has every per-tile job (download_tile, h5_to_ancillary, h5_to_rgb, ndvi_tile,
       sample_tile, spectral_tile, classify_tile x 2) plus the site jobs;
     * `source: demo`, a 40 x 25 site: the same DAG with demo_tile instead of download_tile;
     * `source: local`, a folder of 1,000 tiny but valid NEON-format files (8 x 8 px, 60 bands,
-      made once with aopflow.generator.write_tile and cached in bench/out/dag_local_1000/):
+      made once with aopflow.demo.aop.write_tile and cached in bench/out/dag_local_1000/):
       the same DAG without a download/generate job, with the parse-time scan of the folder.
     For scale, the floor: a bare Snakefile of the same shape (8 shell rules per tile with only
     input/output, one site job), i.e. what snakemake itself needs for that many jobs.
@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from conftest import ROOT, WORKFLOW_FILES  # noqa: E402
 from smk import write_config  # noqa: E402
 
-from aopflow.generator import SiteSpec, write_tile  # noqa: E402
+from aopflow.demo.aop import SiteSpec, write_tile  # noqa: E402
 
 DRY_TARGET_S = 30.0
 NOOP_TARGET_S = 10.0
@@ -162,7 +162,7 @@ def neon_listing_1000(wd: Path, cfg: Path) -> None:
     """tiles.csv of a 1,000-tile NEON site where the listing checkpoint would write it."""
     import yaml
 
-    from aopflow.neon_api import TileFile, write_tile_listing
+    from aopflow.neon.api import TileFile, write_tile_listing
 
     c = yaml.safe_load(cfg.read_text())
     site, year = c["site"], c["year"]

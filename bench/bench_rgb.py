@@ -15,7 +15,7 @@ import numpy as np
 
 from common import full_tile, median_time
 
-from aopflow.convert import rgb_to_geotiff
+from aopflow.stages.convert import rgb_to_geotiff
 
 
 def tutorial_rgb(path: Path) -> np.ndarray:

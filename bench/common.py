@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from aopflow.generator import SiteSpec, write_tile  # noqa: E402
+from aopflow.demo.aop import SiteSpec, write_tile  # noqa: E402
 
 FULL_SPEC = SiteSpec(site="BNCH", shape=(1, 1), pixels=1000, pixel_size=1.0, bands=426,
                      revision="002", seed=11)
@@ -23,7 +23,7 @@ def full_tile(revision: str = "002", chunks: str = "auto") -> Path:
     spec = SiteSpec(**{**FULL_SPEC.__dict__, "revision": revision, "chunks": chunks})
     tid = spec.tile_ids()[0]
     folder = OUT / f"full_{revision}_{chunks}"
-    from aopflow.generator import tile_file_name
+    from aopflow.demo.aop import tile_file_name
 
     path = folder / tile_file_name(spec, tid)
     if not path.exists():

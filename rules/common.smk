@@ -6,9 +6,10 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from aopflow.neon import canonical_layer, layer_product_name, tile_id_from_name
-from aopflow.neon_api import read_tile_listing
-from aopflow import site as aop_site
+from aopflow.neon.reader import canonical_layer, layer_product_name, tile_id_from_name
+from aopflow.neon.api import read_tile_listing
+from aopflow.stages import demo as aop_demo
+from aopflow.stages import tiles as aop_site
 
 validate(config, "../config/schema.yaml")
 
@@ -27,8 +28,8 @@ CLASSIFY_KEYS = {"sam": "sam_max_angle", "sid": "sid_max_divergence"}
 SPECTRAL_PRODUCTS = ["abundance", "sam", "sid", "ndvi"] if config["spectral"] else []
 
 if config["source"] == "demo":
-    DEMO_SPEC = aop_site.demo_spec(config["site"], config["year"], config["demo"])
-    DEMO_NAMES = aop_site.demo_tile_names(DEMO_SPEC)
+    DEMO_SPEC = aop_demo.demo_spec(config["site"], config["year"], config["demo"])
+    DEMO_NAMES = aop_demo.demo_tile_names(DEMO_SPEC)
 elif config["source"] == "local":
     LOCAL_TILES = aop_site.local_tiles(config["local"]["h5_dir"])
 # A user's endmember library is an input of site_endmembers (an edit to the file reruns it).

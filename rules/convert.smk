@@ -1,4 +1,5 @@
 # Per-tile HDF5 -> GeoTIFF conversion: ancillary layers and the RGB composite.
+# Module: aopflow.stages.convert.
 
 
 rule h5_to_ancillary:

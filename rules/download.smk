@@ -1,4 +1,5 @@
 # source: neon - list the site's tiles with the NEON Data API, then one download job per tile.
+# Module: aopflow.stages.download.
 # Downloads run on the submitting host (compute nodes often have no internet) and are throttled
 # by the global resource neon_api.
 

@@ -1,4 +1,5 @@
 # Site mosaics aggregated to coarser resolutions: block mean (continuous) or majority (classes).
+# Module: aopflow.stages.downscale.
 
 
 rule downscale:

@@ -1,4 +1,5 @@
 # Figures of the site products (also shown in the HTML report).
+# Module: aopflow.stages.figures.
 
 
 rule figure_wqi:

@@ -1,4 +1,5 @@
 # Site mosaics: every per-tile product merged into one Cloud-Optimized GeoTIFF.
+# Module: aopflow.stages.mosaic.
 
 
 rule mosaic:

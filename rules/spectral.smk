@@ -1,5 +1,6 @@
 # Spectral classification: per-tile samples -> site endmembers -> per-tile abundances, SAM/SID
 # scores and classes, NDVI.
+# Module: aopflow.stages.spectral (algorithms in aopflow.spectral).
 
 
 rule sample_tile:

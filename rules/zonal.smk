@@ -1,4 +1,5 @@
 # Zonal statistics at field plots (whole plots, on the site mosaics or user rasters).
+# Module: aopflow.stages.zonal.
 
 
 rule zonal:
@@ -50,24 +51,3 @@ rule zonal:
         figure_stat=config["zonal"]["figure_stat"],
     script:
         "../scripts/zonal.py"
-
-
-if config["source"] == "demo":
-
-    rule demo_plots:
-        output:
-            f"{OUT}/h5/truth/plots.gpkg",
-        log:
-            f"{LOGS}/demo_plots.log",
-        conda:
-            CONDA_ENV
-        threads: 1
-        resources:
-            mem_mb=500,
-            runtime=5,
-        params:
-            spec=config["demo"],
-            site=config["site"],
-            year=config["year"],
-        script:
-            "../scripts/demo_plots.py"

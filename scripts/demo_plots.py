@@ -1,6 +1,6 @@
 """Field plots (points) for the demo site."""
-from aopflow.generator import write_demo_plots
-from aopflow.site import demo_spec
+from aopflow.demo.aop import write_demo_plots
+from aopflow.stages.demo import demo_spec
 from aopflow.smk import run
 
 p = snakemake.params

@@ -1,8 +1,8 @@
 """Generate one tile of the synthetic demo site (and its ground-truth abundances)."""
 from pathlib import Path
 
-from aopflow.generator import write_tile
-from aopflow.site import demo_spec
+from aopflow.demo.aop import write_tile
+from aopflow.stages.demo import demo_spec
 from aopflow.smk import run
 
 p = snakemake.params

@@ -1,6 +1,6 @@
 """Write the demo site's true endmember spectra."""
-from aopflow.generator import write_truth_endmembers
-from aopflow.site import demo_spec
+from aopflow.demo.aop import write_truth_endmembers
+from aopflow.stages.demo import demo_spec
 from aopflow.smk import run
 
 p = snakemake.params

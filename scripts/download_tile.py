@@ -1,5 +1,5 @@
 """Download one listed NEON tile: checked size and CRC32C, retries, resume, atomic rename."""
-from aopflow.fetch import download_listed_tile
+from aopflow.stages.download import download_listed_tile
 from aopflow.smk import run
 
 p = snakemake.params

@@ -1,5 +1,5 @@
 """Aggregate a site mosaic to a coarser resolution (block mean or majority, no-data aware)."""
-from aopflow.downscale import downscale_file
+from aopflow.stages.downscale import downscale_file
 from aopflow.smk import run
 
 run(snakemake, downscale_file, snakemake.input[0], snakemake.output[0],

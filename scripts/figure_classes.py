@@ -1,5 +1,5 @@
 """SAM or SID class map with a legend of the endmembers."""
-from aopflow.figures import class_figure, class_labels_from_csv
+from aopflow.stages.figures import class_figure, class_labels_from_csv
 from aopflow.smk import run
 
 classifier = snakemake.wildcards.classifier.upper()

@@ -1,5 +1,5 @@
 """NDVI map of the site."""
-from aopflow.figures import continuous_figure
+from aopflow.stages.figures import continuous_figure
 from aopflow.smk import run
 
 run(snakemake, continuous_figure, snakemake.input[0], snakemake.output[0],

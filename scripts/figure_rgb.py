@@ -1,5 +1,5 @@
 """RGB mosaic with a percentile stretch."""
-from aopflow.figures import rgb_figure
+from aopflow.stages.figures import rgb_figure
 from aopflow.smk import run
 
 run(snakemake, rgb_figure, snakemake.input[0], snakemake.output[0],

@@ -1,5 +1,5 @@
 """One ancillary layer of one tile -> single-band GeoTIFF."""
-from aopflow.convert import ancillary_to_geotiff
+from aopflow.stages.convert import ancillary_to_geotiff
 from aopflow.smk import run
 
 run(snakemake, ancillary_to_geotiff, snakemake.input.h5, snakemake.params.layer,

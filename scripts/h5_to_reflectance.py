@@ -1,5 +1,5 @@
 """Cleaned reflectance of one tile -> multiband GeoTIFF (integers with GDAL scale)."""
-from aopflow.convert import reflectance_to_geotiff
+from aopflow.stages.convert import reflectance_to_geotiff
 from aopflow.smk import run
 
 run(snakemake, reflectance_to_geotiff, snakemake.input.h5, snakemake.output[0],

@@ -1,5 +1,5 @@
 """RGB composite (reflectance, float32) of one tile -> 3-band GeoTIFF."""
-from aopflow.convert import rgb_to_geotiff
+from aopflow.stages.convert import rgb_to_geotiff
 from aopflow.smk import run
 
 run(snakemake, rgb_to_geotiff, snakemake.input.h5, snakemake.output[0],

@@ -1,6 +1,6 @@
 """NDVI of one tile from the bands nearest the configured red and NIR wavelengths."""
 from aopflow.smk import run
-from aopflow.spectral_tile import ndvi_tile
+from aopflow.stages.spectral import ndvi_tile
 
 p = snakemake.params
 run(snakemake, ndvi_tile, snakemake.input.h5, snakemake.output[0],

@@ -1,5 +1,5 @@
 """List a site's NEON tiles (no download) and apply the size guard -> tiles.csv."""
-from aopflow.fetch import neon_listing
+from aopflow.stages.download import neon_listing
 from aopflow.smk import run
 
 p = snakemake.params

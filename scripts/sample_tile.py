@@ -1,6 +1,6 @@
 """Sample valid, cleaned pixels of one tile for the site-wide endmember extraction."""
 from aopflow.smk import run
-from aopflow.spectral_tile import sample_tile
+from aopflow.stages.spectral import sample_tile
 
 p = snakemake.params
 run(snakemake, sample_tile, snakemake.input.h5, snakemake.output[0],

@@ -1,6 +1,6 @@
 """Extract one endmember set for the whole site (or resample a user's library)."""
 from aopflow.smk import run
-from aopflow.spectral_tile import site_endmembers
+from aopflow.stages.spectral import site_endmembers
 
 library = snakemake.input.library  # [] or [path]: an input, so edits to the file rerun this
 run(snakemake, site_endmembers, list(snakemake.input.samples), snakemake.output[0],

@@ -1,6 +1,6 @@
 """Per-tile spectral chain: read once, clean, unmix, SAM/SID scores against site endmembers."""
 from aopflow.smk import run
-from aopflow.spectral_tile import spectral_tile
+from aopflow.stages.spectral import spectral_tile
 
 o, p = snakemake.output, snakemake.params
 run(snakemake, spectral_tile, snakemake.input.h5, snakemake.input.endmembers,

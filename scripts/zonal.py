@@ -1,6 +1,6 @@
 """Zonal statistics of one raster at the field plots, with a bar chart and histograms."""
 from aopflow.smk import run
-from aopflow.zonal_stage import zonal_for_raster
+from aopflow.stages.zonal import zonal_for_raster
 
 o, p = snakemake.output, snakemake.params
 run(snakemake, zonal_for_raster, snakemake.input.raster, snakemake.input.plots,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aopflow.generator import SiteSpec, generate_site
+from aopflow.demo.aop import SiteSpec, generate_site
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import rasterio
 
-from aopflow.convert import ancillary_to_geotiff, rgb_to_geotiff
+from aopflow.stages.convert import ancillary_to_geotiff, rgb_to_geotiff
 from aopflow.errors import NeonFormatError
-from aopflow.generator import write_tile
-from aopflow.neon import NeonTile
+from aopflow.demo.aop import write_tile
+from aopflow.neon.reader import NeonTile
 
 from conftest import tiny_spec
 
@@ -49,7 +49,7 @@ def test_rgb_picks_tutorial_bands(site_002):
         wl = t.meta.wavelengths
         for w, b in zip((669, 549, 474), t.meta.nearest_bands((669, 549, 474))):
             assert abs(wl[b] - w) == np.min(np.abs(wl - w))
-    from aopflow.generator import wavelength_grid
+    from aopflow.demo.aop import wavelength_grid
 
     wl = wavelength_grid(426)
     assert [int(np.argmin(abs(wl - w))) + 1 for w in (669, 549, 474)] == [58, 34, 19]
@@ -100,7 +100,7 @@ def test_missing_layer_is_an_error_only_when_requested(tmp_path, site_002):
 
 def test_cleaned_reflectance_geotiff(site_001, tmp_path):
     from aopflow.clean import CleanSpec, tile_good_bands
-    from aopflow.convert import reflectance_to_geotiff
+    from aopflow.stages.convert import reflectance_to_geotiff
 
     spec, paths = site_001  # legacy chunk layout, row blocks
     out = reflectance_to_geotiff(paths[-1], tmp_path / "refl.tif", tile_id=spec.tile_ids()[-1])

@@ -1,4 +1,4 @@
-"""Tests of aopflow.downscale: hand-computed blocks, exact grids, partial blocks, windowing."""
+"""Tests of aopflow.stages.downscale: hand-computed blocks, exact grids, partial blocks, windowing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import rasterio
 from affine import Affine
 from rasterio.io import DatasetReader
 
-from aopflow.downscale import (
+from aopflow.stages.downscale import (
     DOWNSCALE_METHODS,
     block_aggregate,
     downscale_factor,

@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from aopflow.errors import ConfigError
-from aopflow.generator import (
+from aopflow.demo.aop import (
     ANCILLARY_001,
     ANCILLARY_002,
     abundances_at,
@@ -17,7 +17,7 @@ from aopflow.generator import (
     tile_file_name,
     wavelength_grid,
 )
-from aopflow.neon import NeonTile
+from aopflow.neon.reader import NeonTile
 
 from conftest import tiny_spec
 

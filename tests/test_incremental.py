@@ -20,8 +20,8 @@ import psutil
 import pytest
 import yaml
 
-from aopflow.generator import write_tile
-from aopflow.site import demo_spec, demo_tile_names
+from aopflow.demo.aop import write_tile
+from aopflow.stages.demo import demo_spec, demo_tile_names
 
 from smk import copy_run, job_reasons, jobs_of, new_workflow, snakemake, tiny_demo, update_config
 

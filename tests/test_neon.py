@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from aopflow.errors import ConfigError, NeonFormatError
-from aopflow.generator import map_info_string, write_tile
-from aopflow.neon import (
+from aopflow.demo.aop import map_info_string, write_tile
+from aopflow.neon.reader import (
     NeonTile,
     canonical_layer,
     check_tile_in_cell,
@@ -17,7 +17,7 @@ from aopflow.neon import (
     tile_id_from_name,
 )
 
-from aopflow.site import local_tiles
+from aopflow.stages.tiles import local_tiles
 
 from conftest import tiny_spec
 

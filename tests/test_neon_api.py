@@ -1,4 +1,4 @@
-"""aopflow.neon_api against a real loopback HTTP server (tests/neon_server.py).
+"""aopflow.neon.api against a real loopback HTTP server (tests/neon_server.py).
 
 Every download fault must end in a correct file or a clear DownloadError, with nothing corrupt
 under the final name. ``sleep`` is injected (a recorder), so backoff and rate-limit waits cost
@@ -18,7 +18,7 @@ import requests
 from neon_server import FakeNeonServer, crc32c_hex
 
 from aopflow.errors import ConfigError, DownloadError, InputDataError
-from aopflow.neon_api import (
+from aopflow.neon.api import (
     TOKEN_HEADER,
     NeonClient,
     TileFile,

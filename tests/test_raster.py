@@ -7,9 +7,10 @@ import pytest
 import rasterio
 from affine import Affine
 
-from aopflow.convert import rgb_to_geotiff
+from aopflow.stages.convert import rgb_to_geotiff
 from aopflow.errors import SiteError
-from aopflow.raster import mosaic, write_geotiff
+from aopflow.raster import write_geotiff
+from aopflow.stages.mosaic import mosaic
 
 
 def test_mosaic_bounds_and_border_pixels(site_002, tmp_path):

@@ -13,9 +13,9 @@ from scipy.optimize import linear_sum_assignment
 
 from aopflow.clean import CleanSpec, good_bands
 from aopflow.errors import ConfigError
-from aopflow.generator import generate_site, wavelength_grid, write_tile
+from aopflow.demo.aop import generate_site, wavelength_grid, write_tile
 from aopflow.spectral import classify, read_endmember_csv, sam, sid, write_endmember_csv
-from aopflow.spectral_tile import classify_scores, ndvi_tile, sample_tile, site_endmembers, spectral_tile
+from aopflow.stages.spectral import classify_scores, ndvi_tile, sample_tile, site_endmembers, spectral_tile
 
 from conftest import tiny_spec
 
@@ -90,7 +90,7 @@ def test_chain_outputs_are_consistent(demo_chain):
     assert np.all(A[:, valid] >= 0)
     np.testing.assert_allclose(A[:, valid].sum(axis=0), 1.0, atol=1e-5)
     # The SAM/SID best-class rasters agree with classify() on full scores from the same pixels.
-    from aopflow.neon import NeonTile
+    from aopflow.neon.reader import NeonTile
     from aopflow.clean import clean_pixels, tile_good_bands
 
     wl, E, _ = read_endmember_csv(em)
@@ -193,7 +193,7 @@ def test_library_and_endmember_count_errors(site_002, tmp_path):
 def test_ndvi_matches_hand_computation(site_002, tmp_path):
     spec, paths = site_002
     out = ndvi_tile(paths[0], tmp_path / "ndvi.tif", red_nm=660, nir_nm=860)
-    from aopflow.neon import NeonTile
+    from aopflow.neon.reader import NeonTile
 
     with NeonTile(paths[0]) as t, rasterio.open(out) as src:
         r, n = t.meta.nearest_bands([660, 860])

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import rasterio
 
-from aopflow.generator import generate_site
+from aopflow.demo.aop import generate_site
 
 from conftest import ROOT, tiny_spec
 from smk import new_workflow, snakemake, tiny_demo

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import rasterio
 
-from aopflow.generator import generate_site
+from aopflow.demo.aop import generate_site
 
 from conftest import tiny_spec
 from smk import new_workflow, snakemake

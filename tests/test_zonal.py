@@ -1,4 +1,4 @@
-"""Tests of aopflow.zonal: pixel-centre statistics against rasterstats, exact statistics against
+"""Tests of aopflow.zonal.engine: pixel-centre statistics against rasterstats, exact statistics against
 exactextract, hand-computed cases, plot reading in every format, files and figures."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pyproj import CRS, Transformer
 from rasterio import features
 
 from aopflow.errors import ConfigError, InputDataError
-from aopflow.zonal import (
+from aopflow.zonal.engine import (
     STATS,
     _pixel_centre_samples,
     _plot_windows,
@@ -31,7 +31,7 @@ from aopflow.zonal import (
     zonal_stats_array,
     zonal_stats_file,
 )
-from aopflow.zonal_figures import plot_zonal_bars, plot_zonal_histograms
+from aopflow.zonal.figures import plot_zonal_bars, plot_zonal_histograms
 
 
 EPSG = "EPSG:32611"
@@ -291,7 +291,7 @@ def test_parse_stats_and_errors():
 def test_plot_without_pixels_is_kept_and_logged(caplog):
     arr = np.ones((10, 10))
     geoms = [shapely.Point(*(T @ (5, 5))).buffer(3), shapely.Point(*(T @ (50, 50))).buffer(3)]
-    with caplog.at_level(logging.WARNING, logger="aopflow.zonal"):
+    with caplog.at_level(logging.WARNING, logger="aopflow.zonal.engine"):
         out = zonal_stats_array(geoms, arr, T, stats=["count", "mean", "p90"])
     assert out[1] == {"count": 0, "mean": None, "p90": None}
     assert out[0]["count"] > 0
@@ -444,7 +444,7 @@ def _write_tif(path, arr, transform=T, nodata=NODATA, crs=EPSG):
 
 
 def test_zonal_stats_file_windows_bands_and_reprojection(tmp_path, monkeypatch):
-    monkeypatch.setattr("aopflow.zonal.READ_BYTES", 1)  # one band per read
+    monkeypatch.setattr("aopflow.zonal.engine.READ_BYTES", 1)  # one band per read
     rng = np.random.default_rng(31)
     bands = np.stack([_raster(rng, (200, 240)), _raster(rng, (200, 240))])
     tif = _write_tif(tmp_path / "chm.tif", bands)

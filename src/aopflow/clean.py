@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError
-from .neon import TileMeta
+from aopflow.errors import ConfigError
+from aopflow.neon.reader import TileMeta
 
 
 @dataclass(frozen=True)

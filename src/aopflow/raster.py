@@ -1,10 +1,4 @@
-"""GeoTIFF writing and site mosaics (Cloud-Optimized GeoTIFFs).
-
-Tiles of a NEON site sit on one 1 km grid with a common pixel size, so a mosaic is assembled by
-copying each tile into its window of the output: memory stays at one tile, whatever the site
-size. The assembled tiled GeoTIFF is then rewritten as a COG (internal tiling, DEFLATE,
-overviews) by GDAL's COG driver.
-"""
+"""GeoTIFF writing, nodata conventions and valid-pixel masks shared by every stage."""
 
 from __future__ import annotations
 
@@ -21,8 +15,8 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from .errors import SiteError
-from .io import atomic_path
+from aopflow.errors import SiteError
+from aopflow.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +32,11 @@ def default_nodata(dtype) -> float | int:
     if dt == np.uint8:
         return 255
     return int(np.iinfo(dt).min) if dt.kind == "i" else int(np.iinfo(dt).max)
+
+
+def _block(n: int) -> int:
+    """Largest multiple of 16 (GeoTIFF tile constraint) <= n, at least 16."""
+    return max(16, min(256, n // 16 * 16))
 
 
 def write_geotiff(
@@ -72,101 +71,6 @@ def write_geotiff(
             if tags:
                 dst.update_tags(**{k: str(v) for k, v in tags.items()})
     return Path(path)
-
-
-def _block(n: int) -> int:
-    """Largest multiple of 16 (GeoTIFF tile constraint) <= n, at least 16."""
-    return max(16, min(256, n // 16 * 16))
-
-
-def mosaic(
-    paths: Sequence[str | os.PathLike],
-    out_path: str | os.PathLike,
-    *,
-    resampling: str = "average",
-    cog: bool = True,
-) -> Path:
-    """Merge same-grid tiles into one (Cloud-Optimized) GeoTIFF.
-
-    All inputs must share CRS, pixel size, band count and dtype and lie on one pixel grid;
-    the output extent is the union of the tiles' bounds. ``resampling`` is used for the
-    overviews: ``average`` for continuous products, ``nearest``/``mode`` for class maps.
-    """
-    if not paths:
-        raise SiteError(f"{out_path}: no tiles to mosaic (is the configured tile subset empty?)")
-    metas = []
-    for p in paths:
-        with rasterio.open(p) as src:
-            metas.append((Path(p), src.crs, src.transform, src.width, src.height, src.count,
-                          src.dtypes[0], src.nodata, src.descriptions, src.tags()))
-    p0, crs0, t0, _, _, count0, dtype0, nodata0, desc0, tags0 = metas[0]
-    for p, crs, t, _, _, count, dtype, _, _, _ in metas[1:]:
-        if crs != crs0:
-            raise SiteError(
-                f"Tiles of one site must share a CRS: {p0.name} is {crs0.to_string()} but "
-                f"{p.name} is {crs.to_string()}. Process each UTM zone as its own site, or "
-                "restrict 'tiles' to one zone."
-            )
-        if not (math.isclose(t.a, t0.a) and math.isclose(t.e, t0.e)):
-            raise SiteError(
-                f"Tiles of one site must share a pixel size: {p0.name} has {t0.a:g} m, "
-                f"{p.name} has {t.a:g} m."
-            )
-        if count != count0 or dtype != dtype0:
-            raise SiteError(
-                f"Tiles differ in bands/dtype: {p0.name} ({count0}, {dtype0}) vs {p.name} "
-                f"({count}, {dtype})."
-            )
-    res_x, res_y = t0.a, -t0.e
-    left = min(m[2].c for m in metas)
-    top = max(m[2].f for m in metas)
-    right = max(m[2].c + m[3] * res_x for m in metas)
-    bottom = min(m[2].f - m[4] * res_y for m in metas)
-    width = int(round((right - left) / res_x))
-    height = int(round((top - bottom) / res_y))
-    transform = Affine(res_x, 0, left, 0, -res_y, top)
-    nodata = nodata0 if nodata0 is not None else default_nodata(dtype0)
-    out_path = Path(out_path)
-    with atomic_path(out_path) as final_tmp:
-        assembled = final_tmp.with_name(final_tmp.name + ".assemble.tif")
-        try:
-            with rasterio.open(
-                assembled, "w", width=width, height=height, count=count0, dtype=dtype0, crs=crs0,
-                transform=transform, nodata=nodata, **{**GTIFF_OPTS, "compress": "zstd"},
-            ) as dst:
-                fill = np.full((count0, min(height, 1024), width), nodata, dtype=dtype0)
-                for r0 in range(0, height, fill.shape[1]):
-                    h = min(fill.shape[1], height - r0)
-                    dst.write(fill[:, :h], window=Window(0, r0, width, h))
-                del fill
-                for p, _, t, w, h, *_ in metas:
-                    col = (t.c - left) / res_x
-                    row = (top - t.f) / res_y
-                    if not (_near_int(col) and _near_int(row)):
-                        raise SiteError(
-                            f"{p.name} is not on the site's pixel grid (offset {col:.3f}, "
-                            f"{row:.3f} pixels from the mosaic origin); NEON tiles align to whole pixels."
-                        )
-                    with rasterio.open(p) as src:
-                        dst.write(src.read(), window=Window(int(round(col)), int(round(row)), w, h))
-                for i, d in enumerate(desc0, 1):
-                    if d:
-                        dst.set_band_description(i, d)
-                if tags0:
-                    dst.update_tags(**tags0)
-            if cog:
-                rasterio.shutil.copy(
-                    assembled, final_tmp, driver="COG", compress="DEFLATE",
-                    predictor="YES" if np.dtype(dtype0).kind == "f" else "NO",
-                    overview_resampling=resampling, blocksize=256, BIGTIFF="IF_SAFER",
-                )
-            else:
-                os.replace(assembled, final_tmp)
-        finally:
-            if assembled.exists():
-                assembled.unlink()
-    log.info("mosaic of %d tiles -> %s (%d x %d px)", len(paths), out_path, width, height)
-    return out_path
 
 
 def valid_mask(array: np.ndarray, nodata: float | None) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .io import setup_logging
+from aopflow.io import setup_logging
 
 log = logging.getLogger("aopflow")
 

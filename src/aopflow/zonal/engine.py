@@ -43,7 +43,7 @@ from affine import Affine
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import atomic_path
 
-from .raster import valid_mask
+from aopflow.raster import valid_mask
 
 log = logging.getLogger(__name__)
 
@@ -1167,7 +1167,7 @@ def zonal_stats_file(
     raster_path = Path(raster_path)
     if plots_gdf.crs is None:
         raise InputDataError(
-            "Plots have no CRS; read them with aopflow.zonal.read_plots (which sets it) or set "
+            "Plots have no CRS; read them with aopflow.zonal.engine.read_plots (which sets it) or set "
             "zonal.plots_crs."
         )
     try:

@@ -19,12 +19,12 @@ import numpy as np
 import rasterio
 from threadpoolctl import threadpool_limits
 
-from .clean import CleanSpec, clean_pixels, tile_good_bands
-from .errors import ConfigError, SiteError
-from .io import atomic_path
-from .neon import NeonTile, check_tile_in_cell
-from .raster import write_geotiff
-from .spectral import (
+from aopflow.clean import CleanSpec, clean_pixels, tile_good_bands
+from aopflow.errors import ConfigError, SiteError
+from aopflow.io import atomic_path
+from aopflow.neon.reader import NeonTile, check_tile_in_cell
+from aopflow.raster import write_geotiff
+from aopflow.spectral import (
     UNMIX_FROM_GRAM,
     classify,
     extract_endmembers,

@@ -1,40 +1,13 @@
-"""Which tiles make up a site, for each tile source (used by the workflow at parse time)."""
+"""Stage `tiles` (rules/tiles.smk): which tiles make up a site, for each tile source, and the
+site's tile list (used by the workflow at parse time and by rule tile_listing)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import ConfigError
-from .generator import SiteSpec, tile_file_name
-from .neon import tile_id_from_name
-
-
-def demo_spec(site: str, year: int, demo: Mapping) -> SiteSpec:
-    """The demo generator's :class:`SiteSpec` from the ``demo:`` config section."""
-    spec = SiteSpec(
-        site=site,
-        domain=demo["domain"],
-        year=int(year),
-        epsg=int(demo["epsg"]),
-        origin=tuple(int(v) for v in demo["origin"]),
-        shape=tuple(int(v) for v in demo["shape"]),
-        pixels=int(demo["pixels"]),
-        pixel_size=float(demo["pixel_size"]),
-        bands=int(demo["bands"]),
-        revision=str(demo["revision"]),
-        materials=tuple(demo["materials"]),
-        seed=int(demo["seed"]),
-        noise=float(demo["noise"]),
-        chunks=demo["chunks"],
-    )
-    spec.validate()
-    return spec
-
-
-def demo_tile_names(spec: SiteSpec) -> dict[str, str]:
-    """Tile id -> NEON file name for every tile of the demo site."""
-    return {t: tile_file_name(spec, t) for t in spec.tile_ids()}
+from aopflow.errors import ConfigError
+from aopflow.neon.reader import tile_id_from_name
 
 
 def local_tiles(h5_dir: str | Path | None) -> dict[str, Path]:
@@ -96,8 +69,8 @@ def write_listing(tiles: Sequence[str], h5_files: Sequence[str | Path], csv_path
     """
     import csv
 
-    from .io import atomic_path
-    from .neon import check_tile_in_cell, read_meta
+    from aopflow.io import atomic_path
+    from aopflow.neon.reader import check_tile_in_cell, read_meta
 
     rows = []
     for tile, path in zip(tiles, h5_files):
@@ -112,7 +85,7 @@ def write_listing(tiles: Sequence[str], h5_files: Sequence[str | Path], csv_path
     epsgs = {r["epsg"] for r in rows}
     if len(epsgs) > 1:
         by = {e: [r["file"] for r in rows if r["epsg"] == e] for e in sorted(epsgs)}
-        from .errors import SiteError
+        from aopflow.errors import SiteError
 
         raise SiteError(
             f"Tiles of one site must share a CRS, found EPSG codes {by}. Restrict 'tiles' to one "

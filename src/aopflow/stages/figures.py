@@ -17,7 +17,7 @@ import rasterio  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from aopflow.io import atomic_path  # noqa: E402
 
 log = logging.getLogger(__name__)
 

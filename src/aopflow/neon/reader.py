@@ -29,7 +29,7 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 
-from .errors import NeonFormatError
+from aopflow.errors import NeonFormatError
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from .errors import ConfigError
-from .io import atomic_path
+from aopflow.errors import ConfigError
+from aopflow.io import atomic_path
 
 log = logging.getLogger(__name__)
 

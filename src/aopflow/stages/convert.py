@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NeonFormatError
-from .neon import NeonTile, canonical_layer, check_tile_in_cell
-from .raster import write_geotiff
+from aopflow.errors import NeonFormatError
+from aopflow.neon.reader import NeonTile, canonical_layer, check_tile_in_cell
+from aopflow.raster import write_geotiff
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,9 @@ def reflectance_to_geotiff(
     import rasterio
     from rasterio.windows import Window
 
-    from .clean import CleanSpec, tile_good_bands
-    from .io import atomic_path
-    from .raster import GTIFF_OPTS
+    from aopflow.clean import CleanSpec, tile_good_bands
+    from aopflow.io import atomic_path
+    from aopflow.raster import GTIFF_OPTS
 
     spec = CleanSpec.from_config(clean)
     with NeonTile(h5_path) as tile:

@@ -29,7 +29,7 @@ from affine import Affine
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import atomic_path
 
-from .raster import valid_mask
+from aopflow.raster import valid_mask
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, InputDataError
-from .neon_api import (
+from aopflow.errors import ConfigError, InputDataError
+from aopflow.neon.api import (
     NeonClient,
     check_size,
     fetch_tile,

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from .zonal import (
+from aopflow.zonal.engine import (
     plot_arrays_file,
     read_plots,
     write_plot_arrays,
     write_zonal,
     zonal_stats_file,
 )
-from .zonal_figures import plot_zonal_bars, plot_zonal_histograms
+from aopflow.zonal.figures import plot_zonal_bars, plot_zonal_histograms
 
 log = logging.getLogger(__name__)
 

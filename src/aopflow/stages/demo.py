@@ -1,0 +1,38 @@
+"""Stage `demo` (rules/demo.smk): the generated demo site's tiles, ground truth and plots.
+
+The scene itself is made by :mod:`aopflow.demo.aop`; this module turns the ``demo:`` config
+section into its :class:`~aopflow.demo.aop.SiteSpec` and names the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aopflow.demo.aop import SiteSpec, tile_file_name
+
+
+def demo_spec(site: str, year: int, demo: Mapping) -> SiteSpec:
+    """The demo generator's :class:`SiteSpec` from the ``demo:`` config section."""
+    spec = SiteSpec(
+        site=site,
+        domain=demo["domain"],
+        year=int(year),
+        epsg=int(demo["epsg"]),
+        origin=tuple(int(v) for v in demo["origin"]),
+        shape=tuple(int(v) for v in demo["shape"]),
+        pixels=int(demo["pixels"]),
+        pixel_size=float(demo["pixel_size"]),
+        bands=int(demo["bands"]),
+        revision=str(demo["revision"]),
+        materials=tuple(demo["materials"]),
+        seed=int(demo["seed"]),
+        noise=float(demo["noise"]),
+        chunks=demo["chunks"],
+    )
+    spec.validate()
+    return spec
+
+
+def demo_tile_names(spec: SiteSpec) -> dict[str, str]:
+    """Tile id -> NEON file name for every tile of the demo site."""
+    return {t: tile_file_name(spec, t) for t in spec.tile_ids()}
