@@ -10,15 +10,16 @@ import pytest
 from aopflow.demo.aop import SiteSpec, generate_site
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-REAL_FIXTURE = SHARED / "fixtures" / "neonhs_ex.h5"
+DATA = Path(__file__).resolve().parent / "data"
+#: The real NEON subset kept in the repository (provenance: tests/data/README.md).
+REAL_FIXTURE = DATA / "neonhs_ex.h5"
 WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "config", "envs", "profiles", "report"]
 
 
 @pytest.fixture(scope="session")
 def real_fixture() -> Path:
     if not REAL_FIXTURE.exists():
-        pytest.fail(f"the real NEON fixture is missing: {REAL_FIXTURE} (shared/ must sit beside the repo)")
+        pytest.fail(f"the real NEON fixture is missing: {REAL_FIXTURE} (it is part of the repository)")
     return REAL_FIXTURE
 
 
