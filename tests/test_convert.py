@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from aopflow.stages.convert import ancillary_to_geotiff, rgb_to_geotiff
-from aopflow.errors import NeonFormatError
+from aopflow.errors import ConfigError, NeonFormatError
 from aopflow.demo.aop import write_tile
 from aopflow.neon.reader import NeonTile
 
@@ -111,3 +111,170 @@ def test_cleaned_reflectance_geotiff(site_001, tmp_path):
         np.testing.assert_array_equal(np.moveaxis(src.read(), 0, -1), expect)
         assert src.nodata == -9999 and src.scales[0] == pytest.approx(1e-4)
         assert src.descriptions[0] == f"{t.meta.wavelengths[bands[0]]:.2f} nm"
+
+
+def _wqi_pattern(rows: int, cols: int) -> np.ndarray:
+    """Codes 1, 2, 3 in diagonal stripes (uint8, rows x cols)."""
+    r, c = np.mgrid[:rows, :cols]
+    return ((r + c) % 3 + 1).astype(np.uint8)
+
+
+def _replace_wqi(h5, data: np.ndarray, ignore=None) -> None:
+    import h5py
+
+    with h5py.File(h5, "r+") as f:
+        (site,) = f.keys()
+        anc = f[f"{site}/Reflectance/Metadata/Ancillary_Imagery"]
+        del anc["Weather_Quality_Indicator"]
+        ds = anc.create_dataset("Weather_Quality_Indicator", data=data)
+        if ignore is not None:
+            ds.attrs["Data_Ignore_Value"] = np.float64(ignore)
+
+
+# NEON's tutorial files: int16/int32 with -9999 outside flight coverage; also 0 and 255, as
+# uint8-era layers and writers that use them; with or without a Data_Ignore_Value attribute.
+WQI_NODATA_CASES = [
+    ("int16", -9999, None), ("int32", -9999, None), ("int16", -9999, -9999.0),
+    ("int32", 0, None), ("int16", 255, None), ("uint8", 255, 255.0), ("uint8", 0, None),
+]
+
+
+@pytest.mark.parametrize("dtype,missing,ignore", WQI_NODATA_CASES)
+def test_wqi_nodata_never_becomes_a_class(dtype, missing, ignore, tmp_path):
+    """-9999 (or 0, 255) in a .002 WQI layer is no data (0) in read_layer, the tile GeoTIFF,
+    the mosaic, the figure's class counts and the zonal class fractions; never a 4th class."""
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    from aopflow.stages.figures import wqi_class_counts, wqi_figure
+    from aopflow.stages.mosaic import mosaic
+    from aopflow.stages.zonal import zonal_for_raster
+
+    spec = tiny_spec(revision="002", shape=(2, 1))
+    px = spec.pixels
+    codes = _wqi_pattern(px, px)
+    expected, tifs = [], []
+    for k, tid in enumerate(spec.tile_ids()):
+        h5 = write_tile(spec, tid, tmp_path / "h5")
+        stored = codes.astype(dtype)
+        want = codes.copy()
+        # West tile: its 10 northern rows have no data; east tile: its 10 eastern columns.
+        hole = np.s_[:10, :] if k == 0 else np.s_[:, -10:]
+        stored[hole] = missing
+        want[hole] = 0
+        _replace_wqi(h5, stored, ignore)
+        with NeonTile(h5) as t:
+            got, nodata = t.read_layer("Weather_Quality_Indicator")
+            info = t.layer_info("Weather_Quality_Indicator")
+        assert got.dtype == np.uint8 and nodata == 0 and info.nodata == 0
+        assert info.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, want)
+        tif = ancillary_to_geotiff(h5, "Weather_Quality_Indicator", tmp_path / f"{tid}.tif", tile_id=tid)
+        with rasterio.open(tif) as src:
+            assert src.nodata == 0 and src.dtypes[0] == "uint8"
+            np.testing.assert_array_equal(src.read(1), want)
+        expected.append(want)
+        tifs.append(tif)
+    site = np.hstack(expected)  # the two tiles side by side, west to east
+    out = mosaic(tifs, tmp_path / "wqi.tif", resampling="nearest")
+    with rasterio.open(out) as src:
+        assert src.nodata == 0
+        m = src.read(1)
+        transform = src.transform
+    np.testing.assert_array_equal(m, site)
+    assert set(np.unique(m).tolist()) == {0, 1, 2, 3}
+    counts = wqi_class_counts(out)
+    assert counts == {c: int((site == c).sum()) for c in (0, 1, 2, 3)}
+    assert wqi_figure(out, tmp_path / "wqi.png").stat().st_size > 0
+    # Zonal class fractions: a plot half in the west tile's no-data rows, one across the border.
+    res = spec.pixel_size
+    x0, top = transform.c, transform.f
+    plots = gpd.GeoDataFrame(
+        {"plotID": ["edge", "border"]},
+        geometry=[
+            box(x0 + 5 * res, top - 20 * res, x0 + 11 * res, top),  # rows 0-19, cols 5-10
+            box(x0 + (px - 3) * res, top - 30 * res, x0 + (px + 3) * res, top - 24 * res),
+        ],
+        crs=f"EPSG:{spec.epsg}",
+    )
+    plots.to_file(tmp_path / "plots.gpkg", driver="GPKG")
+    zonal_for_raster(
+        out, tmp_path / "plots.gpkg", name="wqi", gpkg_path=tmp_path / "z.gpkg",
+        csv_path=tmp_path / "z.csv", bars_png=tmp_path / "bars.png", hist_png=tmp_path / "hist.png",
+        categorical=True,
+    )
+    table = pd.read_csv(tmp_path / "z.csv")
+    assert sorted(c for c in table.columns if c.startswith("frac_")) == ["frac_1", "frac_2", "frac_3"]
+    windows = [site[0:20, 5:11], site[24:30, px - 3 : px + 3]]
+    for row, win in zip(table.itertuples(), windows):
+        valid = win[win > 0]
+        for c in (1, 2, 3):
+            assert getattr(row, f"frac_{c}") == pytest.approx((valid == c).mean(), abs=1e-12)
+    assert table.loc[0, "frac_1"] + table.loc[0, "frac_2"] + table.loc[0, "frac_3"] == pytest.approx(1.0)
+
+
+def test_wqi_layer_own_ignore_value_is_honoured(tmp_path):
+    # A layer whose Data_Ignore_Value is one of the codes (3): those pixels are no data too.
+    spec = tiny_spec(revision="002", shape=(1, 1))
+    tid = spec.tile_ids()[0]
+    h5 = write_tile(spec, tid, tmp_path)
+    codes = _wqi_pattern(spec.pixels, spec.pixels).astype(np.int32)
+    _replace_wqi(h5, codes, ignore=3)
+    with NeonTile(h5) as t:
+        got, _ = t.read_layer("Weather_Quality_Indicator")
+    np.testing.assert_array_equal(got, np.where(codes == 3, 0, codes))
+
+
+def test_demo_002_wqi_is_signed_with_minus_9999(tmp_path):
+    import h5py
+
+    for dtype in ("int16", "int32"):
+        spec = tiny_spec(revision="002", shape=(3, 1), wqi_dtype=dtype)
+        tid = spec.tile_ids()[-1]  # the east tile holds the no-data flight edge
+        h5 = write_tile(spec, tid, tmp_path / dtype)
+        with h5py.File(h5) as f:
+            raw = f[f"{spec.site}/Reflectance/Metadata/Ancillary_Imagery/Weather_Quality_Indicator"][()]
+            cube0 = f[f"{spec.site}/Reflectance/Reflectance_Data"][:, :, 0]
+        assert raw.dtype == np.dtype(dtype)
+        assert set(np.unique(raw).tolist()) <= {-9999, 1, 2, 3}
+        np.testing.assert_array_equal(raw == -9999, cube0 == -9999)
+        assert (raw == -9999).any()
+        with NeonTile(h5) as t:
+            w, _ = t.read_layer("Weather_Quality_Indicator")
+        np.testing.assert_array_equal(w == 0, raw == -9999)
+    with pytest.raises(ConfigError, match="demo.wqi_dtype"):
+        tiny_spec(wqi_dtype="uint8").validate()
+
+
+def test_other_layers_keep_their_nodata_and_are_never_wrapped(tmp_path):
+    import h5py
+
+    from aopflow.errors import InputDataError
+    from aopflow.raster import cast_exact
+
+    spec = tiny_spec(revision="001", shape=(1, 1))
+    tid = spec.tile_ids()[0]
+    h5 = write_tile(spec, tid, tmp_path)
+    with h5py.File(h5, "r+") as f:
+        md = f[f"{spec.site}/Reflectance/Metadata"]
+        md["Ancillary_Imagery/Slope"].attrs["Data_Ignore_Value"] = np.float64(-1.0)
+    cases = {
+        "Slope": -1.0,  # its own Data_Ignore_Value
+        "Aspect": -9999.0,  # none: the reflectance's
+        "Data_Selection_Index": -1.0,  # NEON's convention
+        "Cast_Shadow": 241.0,  # NEON's -9999 stored in a uint8 layer
+        "Dark_Dense_Vegetation_Classification": None,  # uint8, -9999 cannot occur
+        "to-sensor_Zenith_Angle": -9999.0,  # its own attribute
+    }
+    for layer, nodata in cases.items():
+        out = ancillary_to_geotiff(h5, layer, tmp_path / f"{layer}.tif")
+        with NeonTile(h5) as t, rasterio.open(out) as src:
+            arr, nd = t.read_layer(layer)
+            assert nd == nodata and t.layer_info(layer).nodata == nodata, layer
+            assert src.nodata == nodata, layer
+            assert src.dtypes[0] == arr.dtype.name
+            np.testing.assert_array_equal(src.read(1), arr)
+    with pytest.raises(InputDataError, match="layer X.*-9999.*uint8"):
+        cast_exact(np.array([1, -9999], dtype=np.int16), np.uint8, "layer X")
+    assert cast_exact(np.array([1, 200], dtype=np.int16), np.uint8, "x").dtype == np.uint8

@@ -79,3 +79,20 @@ def test_large_mosaic_has_overviews(tmp_path):
                            transform=t @ Affine.translation(300 * i, 0), nodata=np.nan) for i in range(2)]
     with rasterio.open(mosaic(tiles, tmp_path / "m.tif")) as m:
         assert m.overviews(1) and m.block_shapes[0] == (256, 256)
+
+
+def test_tiles_with_different_nodata_merge_to_the_first_tiles(tmp_path):
+    # Each HDF5 layer may carry its own Data_Ignore_Value: a tile's no-data stays no-data.
+    a = np.array([[1, -9999], [3, 4]], dtype=np.int16)
+    b = np.array([[-1, 6], [7, 8]], dtype=np.int16)
+    pa = write_geotiff(tmp_path / "a.tif", a, crs=32611, transform=Affine(1, 0, 0, 0, -1, 2), nodata=-9999)
+    pb = write_geotiff(tmp_path / "b.tif", b, crs=32611, transform=Affine(1, 0, 2, 0, -1, 2), nodata=-1)
+    out = mosaic([pa, pb], tmp_path / "m.tif", cog=False)
+    with rasterio.open(out) as src:
+        assert src.nodata == -9999
+        np.testing.assert_array_equal(src.read(1), [[1, -9999, -9999, 6], [3, 4, 7, 8]])
+    # A valid pixel of the second tile that equals the mosaic's no-data is a conflict.
+    c = np.array([[-1, -9999], [7, 8]], dtype=np.int16)
+    pc = write_geotiff(tmp_path / "c.tif", c, crs=32611, transform=Affine(1, 0, 2, 0, -1, 2), nodata=-1)
+    with pytest.raises(SiteError, match="c.tif.*no-data -1.*-9999"):
+        mosaic([pa, pc], tmp_path / "m2.tif", cog=False)

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.dtypes
 import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from aopflow.errors import SiteError
+from aopflow.errors import InputDataError, SiteError
 from aopflow.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,43 @@ def default_nodata(dtype) -> float | int:
     if dt == np.uint8:
         return 255
     return int(np.iinfo(dt).min) if dt.kind == "i" else int(np.iinfo(dt).max)
+
+
+def cast_exact(array: np.ndarray, dtype, what: str) -> np.ndarray:
+    """``array`` as ``dtype`` if every value survives the cast unchanged, else an error.
+
+    ``astype`` wraps integers silently (-9999 as uint8 is 241) and truncates floats; this
+    never does: a value the target type cannot hold raises :class:`InputDataError` naming
+    ``what`` (the file and layer) and the offending range.
+    """
+    dt = np.dtype(dtype)
+    if array.dtype == dt:
+        return array
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = array.astype(dt)
+        same = np.array_equal(out.astype(array.dtype), array, equal_nan=array.dtype.kind in "fc")
+    if not same:
+        lo, hi = (np.nanmin(array), np.nanmax(array)) if array.size else (None, None)
+        raise InputDataError(
+            f"{what}: values {lo}..{hi} ({array.dtype}) cannot be stored as {dt} without "
+            "changing them; aopflow does not wrap or truncate values. Report the file (its "
+            "dtype is not one NEON uses) or convert the layer yourself."
+        )
+    return out
+
+
+def geotiff_array(array: np.ndarray, what: str) -> np.ndarray:
+    """``array`` in a dtype GeoTIFF stores, values unchanged: native byte order; bool as
+    uint8, float16 as float32; any other unsupported dtype through :func:`cast_exact`."""
+    arr = array.astype(array.dtype.newbyteorder("="), copy=False)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    if arr.dtype == np.float16:
+        return arr.astype(np.float32)
+    if rasterio.dtypes.check_dtype(arr.dtype.name):
+        return arr
+    target = np.float64 if arr.dtype.kind == "f" else np.int64 if arr.dtype.kind == "i" else np.uint64
+    return cast_exact(arr, target, what)
 
 
 def _block(n: int) -> int:

@@ -80,8 +80,13 @@ ANCILLARY_002 = {
     "Data_Selection_Index": "<i4", "Haze_Cloud_Water_Map": "u1", "Illumination_Factor": "<f4",
     "Path_Length": "<f4", "Sky_View_Factor": "<f4", "Slope": "<f4",
     "Smooth_Surface_Elevation": "<f4", "Visibility_Index_Map": "<f4",
-    "Water_Vapor_Column": "<f4", "Weather_Quality_Indicator": "<i4",
+    "Water_Vapor_Column": "<f4", "Weather_Quality_Indicator": "<i2",
 }
+#: .002 Weather_Quality_Indicator dtypes the generator writes (``SiteSpec.wqi_dtype``): a
+#: signed integer 2-D layer with NEON's no-data -9999 outside flight coverage, as in the
+#: tutorial's files ("No Data Value = -9999").
+WQI_DTYPES = {"int16": "<i2", "int32": "<i4"}
+WQI_NODATA_002 = -9999
 
 #: Storage profiles (NEON_FORMAT.md 1.7; inferred, not verified on L3 tiles): ``legacy`` is
 #: h5py's own chunk guess for a (1000, 1000, 426) int16 cube, ``band`` one band per chunk.
@@ -107,6 +112,7 @@ class SiteSpec:
     noise: float = 0.004  # reflectance units, outside the water-vapour windows
     chunks: str = "auto"  # "legacy", "band" or "auto" (band for .002, legacy for .001)
     compression: int = 3  # gzip level; 0 = uncompressed
+    wqi_dtype: str = "int16"  # .002 Weather_Quality_Indicator dtype: int16 or int32 (-9999 = no data)
 
     def tile_ids(self) -> list[str]:
         e0, n0 = self.origin
@@ -129,6 +135,10 @@ class SiteSpec:
             )
         if self.revision not in ("001", "002"):
             raise ConfigError(f"demo.revision must be '001' or '002', got {self.revision!r}")
+        if self.wqi_dtype not in WQI_DTYPES:
+            raise ConfigError(
+                f"demo.wqi_dtype must be one of {sorted(WQI_DTYPES)}, got {self.wqi_dtype!r}"
+            )
 
 
 def wavelength_grid(bands: int) -> np.ndarray:
@@ -363,7 +373,7 @@ def _write_h5(spec, path, tile_id, cube, wl, X, Y, nodata):
         anc = md.create_group("Ancillary_Imagery")
         table = ANCILLARY_002 if spec.revision == "002" else ANCILLARY_001
         wqi = _wqi_codes(spec, X, Y)
-        wqi[nodata] = 0
+        wqi[nodata] = 0  # .001: black (no stop-light colour); .002: -9999 below
         smooth = _bumps(spec, 500, 3, X, Y, scale=500.0)
         for name, dt in table.items():
             if name == "Weather_Quality_Indicator":
@@ -374,7 +384,8 @@ def _write_h5(spec, path, tile_id, cube, wl, X, Y, nodata):
                     rgb[wqi == 3] = (255, 0, 0)
                     data = rgb
                 else:
-                    data = wqi.astype(dt)
+                    dt = WQI_DTYPES[spec.wqi_dtype]
+                    data = np.where(nodata, WQI_NODATA_002, wqi).astype(dt)
             elif name == "Data_Selection_Index":
                 data = dsi.astype(dt)
             elif name == "Acqusition_Date":

@@ -61,16 +61,33 @@ ANCILLARY_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _ALIAS_TO_CANONICAL = {a.lower(): k for k, names in ANCILLARY_ALIASES.items() for a in names}
 
-#: No-data used for ancillary layers that carry no ``Data_Ignore_Value`` attribute
-#: (the values NEON's own reader hard-codes).
+#: No-data of ancillary layers that carry no ``Data_Ignore_Value`` attribute, where NEON's own
+#: reader hard-codes one (NEON_FORMAT.md 1.5); other layers fall back to the reflectance's
+#: ``Data_Ignore_Value`` (-9999).
 ANCILLARY_NODATA: dict[str, float] = {
-    "Weather_Quality_Indicator": 0,
     "Data_Selection_Index": -1,
     "Acqusition_Date": 0,
 }
 
-#: .001 stop-light colours of Weather_Quality_Indicator -> .002 codes (1 <10 %, 2 10-50 %,
-#: 3 >50 % cloud cover); anything else (black background) becomes 0 = no data.
+#: 8-bit .001 layers in which NEON's writer stored the no-data -9999 as 241 (-9999 mod 256);
+#: NEON's reader hard-codes 241 for exactly these. Applies only to a uint8 dataset without its
+#: own ``Data_Ignore_Value``.
+ANCILLARY_NODATA_UINT8: dict[str, int] = {
+    "Cast_Shadow": 241,
+    "Haze_Cloud_Water_Map": 241,
+    "Illumination_Factor": 241,
+    "Sky_View_Factor": 241,
+    "Visibility_Index_Map": 241,
+}
+
+#: Weather_Quality_Indicator codes (.002): 1 <10 %, 2 10-50 %, 3 >50 % cloud cover. Every
+#: other value (-9999 in int16/int32 layers, 0, 255, ...) is no data and becomes 0.
+WQI_CODES: tuple[int, ...] = (1, 2, 3)
+#: No-data of the Weather_Quality_Indicator codes aopflow writes (uint8).
+WQI_NODATA = 0
+
+#: .001 stop-light colours of Weather_Quality_Indicator -> .002 codes; anything else (black
+#: background) becomes 0 = no data.
 WQI_STOPLIGHT = {(0, 255, 0): 1, (255, 255, 0): 2, (255, 0, 0): 3}
 
 _TILE_RE = re.compile(r"_(\d{6})_(\d{7})_")
@@ -159,6 +176,9 @@ class TileMeta:
     scale_factor: float
     band_windows: tuple[tuple[float, float], ...]
     ancillary: tuple[str, ...] = field(default=())  # canonical names present
+    compression: str | None = None  # HDF5 filter of the cube ("gzip", "lzf", ...), None = none
+    compression_opts: int | None = None  # its level (gzip 0-9), where it has one
+    shuffle: bool = False  # byte-shuffle filter before compression
 
     @property
     def crs(self) -> CRS:
@@ -332,6 +352,9 @@ class NeonTile:
             scale_factor=scale,
             band_windows=tuple(windows),
             ancillary=tuple(sorted(set(anc))),
+            compression=cube.compression,
+            compression_opts=cube.compression_opts if isinstance(cube.compression_opts, int) else None,
+            shuffle=bool(cube.shuffle),
         )
 
     def _revision(self, md: h5py.Group) -> str:
@@ -477,35 +500,114 @@ class NeonTile:
             "Ancillary_Imagery)."
         )
 
+    def layer_info(self, name: str) -> LayerInfo:
+        """What :meth:`read_layer` will return for a layer, without reading its pixels."""
+        canon = canonical_layer(name)
+        ds = self._layer_dataset(canon)
+        nodata, source = self._layer_nodata(canon, ds)
+        return LayerInfo(
+            name=canon,
+            hdf5_path=ds.name,
+            dtype=ds.dtype,
+            shape=tuple(int(s) for s in ds.shape),
+            nodata=nodata,
+            nodata_source=source,
+            chunks=tuple(ds.chunks) if ds.chunks else None,
+            compression=ds.compression,
+        )
+
+    def _layer_nodata(self, canon: str, ds: h5py.Dataset) -> tuple[float | None, str]:
+        """No-data of an ancillary dataset as written to its GeoTIFF, and where it came from.
+
+        In order: Weather_Quality_Indicator codes have 0; the dataset's own
+        ``Data_Ignore_Value``; NEON's convention for the layer (:data:`ANCILLARY_NODATA`,
+        :data:`ANCILLARY_NODATA_UINT8`); the reflectance's ``Data_Ignore_Value``. A value the
+        dataset's integer dtype cannot hold (-9999 in a uint8 layer) cannot mark any pixel, so
+        the layer then has no no-data (None).
+        """
+        if canon == "Weather_Quality_Indicator":
+            return float(WQI_NODATA), "codes 1-3; every other value is no data"
+        if "Data_Ignore_Value" in ds.attrs:
+            value, source = float(_scalar(ds.attrs["Data_Ignore_Value"])), "Data_Ignore_Value"
+        elif canon in ANCILLARY_NODATA:
+            value, source = float(ANCILLARY_NODATA[canon]), "NEON convention for the layer"
+        elif canon in ANCILLARY_NODATA_UINT8 and ds.dtype == np.uint8 and self.meta.nodata == -9999:
+            value, source = float(ANCILLARY_NODATA_UINT8[canon]), "NEON's -9999 stored in 8 bits"
+        else:
+            value, source = float(self.meta.nodata), "reflectance Data_Ignore_Value"
+        if np.issubdtype(ds.dtype, np.integer):
+            info = np.iinfo(ds.dtype)
+            if not (value.is_integer() and info.min <= value <= info.max):
+                return None, f"none ({source} {value:g} does not fit {ds.dtype})"
+        return value, source
+
     def read_layer(self, name: str) -> tuple[np.ndarray, float | None]:
         """Read an ancillary layer as a 2-D array ``(rows, cols)`` and its no-data value.
 
-        ``Weather_Quality_Indicator`` is returned as codes 1/2/3 (0 = no data) for both
-        revisions: the .001 RGB stop-light ``(rows, cols, 3)`` is converted to the .002 codes.
+        ``Weather_Quality_Indicator`` is returned as uint8 codes 1/2/3, 0 = no data, for both
+        revisions: the .001 RGB stop-light ``(rows, cols, 3)`` is converted to the .002 codes,
+        and in a 2-D layer of any dtype every value other than 1, 2 or 3 (NEON's -9999 in
+        int16/int32 layers, 0, 255, ...) and the layer's own ``Data_Ignore_Value`` become 0.
+        Other layers keep their stored dtype and values (no cast); their no-data is described
+        in :meth:`_layer_nodata`.
         """
         canon = canonical_layer(name)
         ds = self._layer_dataset(canon)
+        nodata, _ = self._layer_nodata(canon, ds)
         arr = ds[()]
-        nodata = None
-        if "Data_Ignore_Value" in ds.attrs:
-            nodata = float(_scalar(ds.attrs["Data_Ignore_Value"]))
-        elif canon in ANCILLARY_NODATA:
-            nodata = float(ANCILLARY_NODATA[canon])
         if canon == "Weather_Quality_Indicator":
-            if arr.ndim == 3:
-                codes = np.zeros(arr.shape[:2], dtype=np.uint8)
-                for rgb, code in WQI_STOPLIGHT.items():
-                    codes[np.all(arr[..., :3] == np.array(rgb, dtype=arr.dtype), axis=-1)] = code
-                arr = codes
-            else:
-                arr = arr.astype(np.uint8)
-            nodata = 0.0
+            arr = self._wqi_codes(arr, ds)
         if arr.ndim != 2 or arr.shape != (self.meta.rows, self.meta.cols):
             raise NeonFormatError(
                 f"{self.path}: layer {canon!r} has shape {arr.shape}, expected "
                 f"({self.meta.rows}, {self.meta.cols})"
             )
         return arr, nodata
+
+    def _wqi_codes(self, arr: np.ndarray, ds: h5py.Dataset) -> np.ndarray:
+        """Weather_Quality_Indicator as uint8 codes ``(rows, cols)``: 1, 2, 3, else 0.
+
+        Values are compared, never cast, so -9999 cannot wrap to 241 (as ``astype(uint8)``
+        would) and become a fourth class.
+        """
+        codes = np.zeros(arr.shape[:2], dtype=np.uint8)
+        if arr.ndim == 3 and arr.shape[2] >= 3:  # .001 RGB stop-light
+            for (r, g, b), code in WQI_STOPLIGHT.items():
+                codes[(arr[..., 0] == r) & (arr[..., 1] == g) & (arr[..., 2] == b)] = code
+            return codes
+        if arr.ndim != 2:
+            raise NeonFormatError(
+                f"{self.path}: Weather_Quality_Indicator has shape {arr.shape}; expected "
+                "(rows, cols) codes 1/2/3 (.002) or an RGB stop-light (rows, cols, 3) (.001)"
+            )
+        for code in WQI_CODES:
+            codes[arr == code] = code
+        if "Data_Ignore_Value" in ds.attrs:
+            codes[arr == float(_scalar(ds.attrs["Data_Ignore_Value"]))] = WQI_NODATA
+        other = arr[codes == WQI_NODATA]
+        if other.size:
+            values, counts = np.unique(other, return_counts=True)
+            shown = ", ".join(f"{v:g} x{c}" for v, c in zip(values[:8].tolist(), counts[:8].tolist()))
+            log.info(
+                "%s: Weather_Quality_Indicator: %d pixels are no data (values %s%s)",
+                self.path.name, other.size, shown, ", ..." if values.size > 8 else "",
+            )
+        return codes
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """An ancillary layer as stored (``dtype``, ``shape``, HDF5 ``chunks``/``compression``) and
+    the no-data :meth:`NeonTile.read_layer` gives it (``nodata``, ``nodata_source``)."""
+
+    name: str  # canonical (.002) name
+    hdf5_path: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    nodata: float | None
+    nodata_source: str
+    chunks: tuple[int, ...] | None = None
+    compression: str | None = None
 
 
 def read_meta(path: str | Path) -> TileMeta:

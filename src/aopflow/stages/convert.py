@@ -11,7 +11,7 @@ import numpy as np
 
 from aopflow.errors import NeonFormatError
 from aopflow.neon.reader import NeonTile, canonical_layer, check_tile_in_cell
-from aopflow.raster import write_geotiff
+from aopflow.raster import geotiff_array, write_geotiff
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,23 @@ def ancillary_to_geotiff(
 ) -> Path:
     """Write one ancillary layer of a tile as a single-band GeoTIFF with the tile's CRS/transform.
 
-    Weather_Quality_Indicator is written as codes 1/2/3 (uint8, 0 = no data) for both revisions.
-    With ``tile_id``, the tile's extent is checked against the 1 km cell of that name.
+    Weather_Quality_Indicator is written as codes 1/2/3 (uint8, 0 = no data) for both revisions,
+    whatever the stored dtype and no-data (-9999, 0, 255). Other layers keep their values and
+    dtype (a dtype GeoTIFF lacks is converted only where no value changes) and get the
+    no-data :meth:`NeonTile.read_layer` reports (the layer's ``Data_Ignore_Value``, else
+    NEON's convention or the reflectance's). With ``tile_id``, the tile's extent is checked
+    against the 1 km cell of that name.
     """
     with NeonTile(h5_path, cache_mb=0) as tile:
         if tile_id:
             check_tile_in_cell(tile.meta, tile_id)
+        info = tile.layer_info(layer)
         arr, nodata = tile.read_layer(layer)
         meta = tile.meta
     canon = canonical_layer(layer)
-    log.info("%s: layer %s %s %s", meta.path.name, canon, arr.shape, arr.dtype)
+    arr = geotiff_array(arr, f"{meta.path}: layer {canon}")
+    log.info("%s: layer %s %s %s (stored %s), nodata %s (%s)", meta.path.name, canon, arr.shape,
+             arr.dtype, info.dtype, nodata, info.nodata_source)
     return write_geotiff(
         out_path, arr, crs=meta.epsg, transform=meta.transform, nodata=nodata,
         band_names=[canon], tags={"source": meta.path.name, "layer": canon},

@@ -28,6 +28,7 @@ def demo_spec(site: str, year: int, demo: Mapping) -> SiteSpec:
         seed=int(demo["seed"]),
         noise=float(demo["noise"]),
         chunks=demo["chunks"],
+        wqi_dtype=demo.get("wqi_dtype", SiteSpec.wqi_dtype),
     )
     spec.validate()
     return spec

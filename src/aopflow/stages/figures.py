@@ -57,17 +57,44 @@ def _axes_km(ax, title):
     ax.tick_params(axis="x", labelrotation=30)
 
 
+def wqi_class_counts(mosaic_path) -> dict[int, int]:
+    """Pixels of each Weather Quality code in a WQI raster, read blockwise (all pixels).
+
+    Returns ``{0: no data, 1: n, 2: n, 3: n}``; every value other than 1, 2 and 3 (the
+    raster's no-data, 0, or a bogus value such as 241 from a wrapped -9999) counts as no data,
+    so it never shows as a class.
+    """
+    counts = dict.fromkeys((0, *WQI_COLORS), 0)
+    with rasterio.open(mosaic_path) as src:
+        for _, win in src.block_windows(1):
+            a = src.read(1, window=win)
+            n_class = 0
+            for code in WQI_COLORS:
+                n = int(np.count_nonzero(a == code))
+                counts[code] += n
+                n_class += n
+            counts[0] += a.size - n_class
+    return counts
+
+
 def wqi_figure(mosaic_path, png_path, title="Weather Quality Indicator"):
-    """Stop-light map: 1 green (<10 % cloud), 2 yellow (10-50 %), 3 red (>50 %)."""
-    arr, ext, nodata, _ = read_decimated(mosaic_path)
-    a = arr[0].astype(float)
-    a[(arr[0] == (nodata if nodata is not None else 0)) | (arr[0] == 0)] = np.nan
+    """Stop-light map: 1 green (<10 % cloud), 2 yellow (10-50 %), 3 red (>50 %); the legend
+    gives each class's share of the pixels with data (:func:`wqi_class_counts`). Values other
+    than 1-3 are no data (transparent)."""
+    counts = wqi_class_counts(mosaic_path)
+    arr, ext, _, _ = read_decimated(mosaic_path)
+    a = np.where(np.isin(arr[0], list(WQI_COLORS)), arr[0], np.nan).astype(float)
     cmap = ListedColormap([WQI_COLORS[k][0] for k in (1, 2, 3)])
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.imshow(a, extent=ext, cmap=cmap, norm=BoundaryNorm([0.5, 1.5, 2.5, 3.5], 3), interpolation="nearest")
-    ax.legend(handles=[Patch(color=c, label=f"{k}: {lab}") for k, (c, lab) in WQI_COLORS.items()],
-              loc="upper left", bbox_to_anchor=(1.01, 1), title="Cloud cover")
+    with_data = sum(counts[k] for k in WQI_COLORS)
+    handles = [
+        Patch(color=c, label=f"{k}: {lab} ({100 * counts[k] / max(with_data, 1):.1f} %)")
+        for k, (c, lab) in WQI_COLORS.items()
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), title="Cloud cover")
     _axes_km(ax, title)
+    log.info("WQI pixels per class: %s", counts)
     return _save(fig, png_path)
 
 

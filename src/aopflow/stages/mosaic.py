@@ -22,9 +22,35 @@ from rasterio.windows import Window
 
 from aopflow.errors import SiteError
 from aopflow.io import atomic_path
-from aopflow.raster import GTIFF_OPTS, _near_int, default_nodata
+from aopflow.raster import GTIFF_OPTS, _near_int, default_nodata, valid_mask
 
 log = logging.getLogger(__name__)
+
+
+def _same_nodata(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _to_mosaic_nodata(data: np.ndarray, tile_nodata: float | None, nodata: float, path: Path) -> np.ndarray:
+    """A tile's pixels ``(bands, rows, cols)`` with its own no-data replaced by the mosaic's.
+
+    Tiles of one product may carry different no-data values (each HDF5 layer's own
+    ``Data_Ignore_Value``); without this a tile's no-data would become data in the mosaic.
+    """
+    if _same_nodata(tile_nodata, nodata):
+        return data
+    valid = valid_mask(data, tile_nodata)
+    if not np.all(valid_mask(data[valid], nodata)):
+        raise SiteError(
+            f"{path.name}: has no-data {tile_nodata} but some of its valid pixels equal "
+            f"{nodata}, the no-data of the site mosaic (from the first tile): the tiles' "
+            "no-data values conflict. Check the layer's Data_Ignore_Value in the .h5 files."
+        )
+    out = data.copy()
+    out[~valid] = nodata
+    return out
 
 
 def mosaic(
@@ -87,7 +113,7 @@ def mosaic(
                     h = min(fill.shape[1], height - r0)
                     dst.write(fill[:, :h], window=Window(0, r0, width, h))
                 del fill
-                for p, _, t, w, h, *_ in metas:
+                for p, _, t, w, h, _, _, tile_nodata, *_ in metas:
                     col = (t.c - left) / res_x
                     row = (top - t.f) / res_y
                     if not (_near_int(col) and _near_int(row)):
@@ -96,7 +122,8 @@ def mosaic(
                             f"{row:.3f} pixels from the mosaic origin); NEON tiles align to whole pixels."
                         )
                     with rasterio.open(p) as src:
-                        dst.write(src.read(), window=Window(int(round(col)), int(round(row)), w, h))
+                        data = _to_mosaic_nodata(src.read(), tile_nodata, nodata, p)
+                        dst.write(data, window=Window(int(round(col)), int(round(row)), w, h))
                 for i, d in enumerate(desc0, 1):
                     if d:
                         dst.set_band_description(i, d)
