@@ -179,10 +179,16 @@ class TileMeta:
     compression: str | None = None  # HDF5 filter of the cube ("gzip", "lzf", ...), None = none
     compression_opts: int | None = None  # its level (gzip 0-9), where it has one
     shuffle: bool = False  # byte-shuffle filter before compression
+    band_windows_in_file: bool = True  # False: the file has no Band_Window_* (defaults used)
 
     @property
     def crs(self) -> CRS:
         return CRS.from_epsg(self.epsg)
+
+    @property
+    def product(self) -> str:
+        """NEON data product code, e.g. ``DP3.30006.002`` (bidirectional reflectance)."""
+        return f"DP3.30006.{self.revision}"
 
     @property
     def rows(self) -> int:
@@ -330,6 +336,7 @@ class NeonTile:
             if key in self._refl_group.attrs:
                 lo, hi = np.asarray(self._refl_group.attrs[key], dtype=float).ravel()[:2]
                 windows.append((float(lo), float(hi)))
+        windows_in_file = bool(windows)
         if not windows:
             windows = list(DEFAULT_BAND_WINDOWS)
         anc = []
@@ -355,6 +362,7 @@ class NeonTile:
             compression=cube.compression,
             compression_opts=cube.compression_opts if isinstance(cube.compression_opts, int) else None,
             shuffle=bool(cube.shuffle),
+            band_windows_in_file=windows_in_file,
         )
 
     def _revision(self, md: h5py.Group) -> str:
@@ -526,6 +534,8 @@ class NeonTile:
         the layer then has no no-data (None).
         """
         if canon == "Weather_Quality_Indicator":
+            if ds.ndim == 3:
+                return float(WQI_NODATA), "RGB stop-light read as codes 1-3; other colours are no data"
             return float(WQI_NODATA), "codes 1-3; every other value is no data"
         if "Data_Ignore_Value" in ds.attrs:
             value, source = float(_scalar(ds.attrs["Data_Ignore_Value"])), "Data_Ignore_Value"
@@ -538,7 +548,7 @@ class NeonTile:
         if np.issubdtype(ds.dtype, np.integer):
             info = np.iinfo(ds.dtype)
             if not (value.is_integer() and info.min <= value <= info.max):
-                return None, f"none ({source} {value:g} does not fit {ds.dtype})"
+                return None, f"{source} {value:g} does not fit {ds.dtype}"
         return value, source
 
     def read_layer(self, name: str) -> tuple[np.ndarray, float | None]:
