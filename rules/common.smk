@@ -6,10 +6,16 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from aopflow.neon.reader import canonical_layer, layer_product_name, tile_id_from_name
+from aopflow.neon.reader import (
+    canonical_layer,
+    layer_product_name,
+    read_meta,
+    tile_id_from_name,
+)
 from aopflow.neon.api import read_tile_listing
 from aopflow.stages import demo as aop_demo
 from aopflow.stages import tiles as aop_site
+from aopflow import startup
 
 validate(config, "../config/schema.yaml")
 
@@ -212,6 +218,39 @@ if config["zonal"]["plots"] == "demo" and config["source"] != "demo":
         "plots file (GeoPackage, Shapefile, GeoJSON or CSV), or null to silence this.",
         file=sys.stderr,
     )
+
+
+def site_mosaics():
+    """Names of the site mosaics the rules can make (spectral ones even with spectral: false,
+    when zonal or downscale asks for them)."""
+    names = {"rgb", "reflectance", *ANCILLARY, "abundance", "sam", "sid", "ndvi"}
+    if config["source"] == "neon" and config["neon"]["chm"]:
+        names.add("chm")
+    return names
+
+
+def pixel_size_before_run():
+    """(pixel size in metres, where it comes from) for the downscale check; None without
+    downscaled products or while the tiles are unknown (source: neon)."""
+    if not (config["downscale"]["products"] and config["downscale"]["resolutions"]):
+        return None
+    if config["source"] == "demo":
+        return float(config["demo"]["pixel_size"]), "demo.pixel_size"
+    if config["source"] == "local":
+        first = aop_site.select_tiles(LOCAL_TILES, config["tiles"])[0]
+        return read_meta(LOCAL_TILES[first]).res[0], f"tile {LOCAL_TILES[first].name}"
+    return None
+
+
+# Mistakes in one key against another fail here, before any job runs.
+startup.check_config(
+    config,
+    library=ENDMEMBER_LIBRARY[0] if ENDMEMBER_LIBRARY else None,
+    mosaics=site_mosaics(),
+    zonal_names=list(ZONAL),
+    continuous_zonal=any(name not in CLASS_PRODUCTS for name in ZONAL),
+    pixel_size=pixel_size_before_run(),
+)
 
 
 def zonal_raster(wildcards):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -111,6 +112,26 @@ def test_local_source_and_bad_tile(tmp_path):
     assert bad.name in proc.stderr and "not a readable HDF5" in proc.stderr
     assert not (out / "tiles" / "502000_4100000" / "rgb.tif").exists()
     assert not list((out / "tiles").rglob(".*part*"))
+    # An aopflow error is shown once per failed job (from its log), never under a traceback;
+    # each failed job's log ends with it.
+    failed = re.findall(r"^Error in rule (\w+):", proc.stderr, flags=re.M)
+    assert failed and "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.count("not a readable HDF5") == len(failed), proc.stderr
+    logs = re.findall(r"^    log: (\S+) \(check log file", proc.stderr, flags=re.M)
+    assert len(logs) == len(failed)
+    for log in logs:
+        text = (wd / log).read_text()
+        assert "Traceback" not in text and text.count("not a readable HDF5") == 1
+        assert text.rstrip().splitlines()[-1].endswith("delete it and fetch it again.")
+
+
+def test_threshold_list_length_fails_before_any_job(tmp_path):
+    wd, cfg = new_workflow(tmp_path, **tiny_demo(classify={"sam_max_angle": [0.1, 0.2, 0.3]}))
+    proc = snakemake(wd, "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    assert "classify.sam_max_angle has 3 values [0.1, 0.2, 0.3] but there are 5 endmembers, set by endmembers.n" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (wd / "results").exists()  # no job ran
 
 
 def test_local_tile_outside_its_named_cell(tmp_path):

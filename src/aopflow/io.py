@@ -47,10 +47,13 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging.INFO) -> None:
     """Log to ``logfile`` (a Snakemake ``log:`` path) and to stderr, once per process."""
     console = logging.StreamHandler()
-    # The job log gets everything; the terminal (shared by all jobs) only warnings.
+    # The job log gets everything; the terminal (shared by all jobs) only warnings, and not
+    # records logged with ``extra={"console": False}`` (a job's failure: Snakemake shows the
+    # failed job's log, so the terminal would get it twice).
     console.setLevel(logging.WARNING if logfile else level)
     handlers: list[logging.Handler] = [console]
     if logfile:
+        console.addFilter(lambda record: getattr(record, "console", True))
         Path(logfile).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(logfile, mode="w"))
     logging.basicConfig(

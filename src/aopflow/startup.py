@@ -1,0 +1,115 @@
+"""Start-up checks of the config that the schema cannot express (one key against another, or
+against the data's pixel size), run by ``rules/common.smk`` while snakemake parses the workflow.
+
+A mistake found here stops the run before any job starts, with a :class:`ConfigError` naming
+the key; found in a job, the same mistake would surface minutes (or a SLURM queue) later, after
+the tiles were converted and unmixed. Every check is cheap: config values, the endmember
+library's CSV and at most one tile's metadata.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+
+from aopflow.errors import ConfigError
+
+#: classify.* threshold keys and what they bound.
+THRESHOLD_KEYS = ("sam_max_angle", "sid_max_divergence")
+
+
+def n_endmembers(endmembers: Mapping, library: str | None) -> tuple[int, str]:
+    """Number of endmembers (classes) a run will have and the key that sets it: the library's
+    spectra (its CSV is read and validated now) or ``endmembers.n``."""
+    if library:
+        from aopflow.spectral import read_endmember_csv
+
+        _, _, names = read_endmember_csv(library)
+        return len(names), f"endmembers.library ({library}: {len(names)} spectra {names})"
+    return int(endmembers["n"]), f"endmembers.n ({endmembers['n']})"
+
+
+def check_class_thresholds(classify: Mapping, n: int, source: str) -> None:
+    """A per-class threshold list must have one value per endmember."""
+    for key in THRESHOLD_KEYS:
+        value = classify.get(key)
+        if isinstance(value, Sequence) and not isinstance(value, str) and len(value) != n:
+            raise ConfigError(
+                f"classify.{key} has {len(value)} values {list(value)} but there are {n} "
+                f"endmembers, set by {source}: give one value per endmember, in endmember "
+                "order, or a single number for all of them."
+            )
+
+
+def check_product_names(names: Sequence[str], available: Collection[str], key: str) -> None:
+    """Every mosaic named under ``key`` must be one this run makes."""
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise ConfigError(
+            f"{key}: {missing} {'is' if len(missing) == 1 else 'are'} not a mosaic this run "
+            f"can make; available: {sorted(available)} (an ancillary layer must also be listed "
+            "in ancillary_layers; chm needs source: neon with neon.chm: true)."
+        )
+
+
+def check_downscale_resolutions(resolutions: Sequence[float], pixel_size: float, where: str) -> None:
+    """Each downscale resolution must be a whole multiple of the mosaics' pixel size."""
+    from aopflow.stages.downscale import downscale_factor
+
+    for res in resolutions:
+        try:
+            downscale_factor(pixel_size, res)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (pixel size from {where})") from None
+
+
+def check_figure_stat(zonal: Mapping) -> None:
+    """``zonal.figure_stat`` must be one of the statistics the zonal tables get."""
+    from aopflow.zonal import parse_stats
+
+    columns = parse_stats(zonal["stats"], zonal["percentiles"])
+    if zonal["figure_stat"] not in columns:
+        raise ConfigError(
+            f"zonal.figure_stat is {zonal['figure_stat']!r}, which is not among the statistics "
+            f"computed ({columns}, from zonal.stats and zonal.percentiles); choose one of them "
+            "or add it to zonal.stats."
+        )
+
+
+def check_config(
+    config: Mapping,
+    *,
+    library: str | None,
+    mosaics: Collection[str],
+    zonal_names: Collection[str],
+    continuous_zonal: bool,
+    pixel_size: tuple[float, str] | None,
+) -> None:
+    """All start-up checks.
+
+    Args:
+        config: the validated config (schema defaults filled in).
+        library: the endmember library path, or None.
+        mosaics: names of the site mosaics the rules can make (rgb, wqi, sam...).
+        zonal_names: names of the zonal rasters (empty without a zonal stage).
+        continuous_zonal: whether any zonal raster is continuous (its bar chart draws
+            ``zonal.figure_stat``).
+        pixel_size: ``(metres, where it comes from)``, or None when unknown before the
+            tiles exist (``source: neon``).
+    """
+    # Even with spectral: false, class maps are made when zonal or downscale asks for them.
+    n, source = n_endmembers(config["endmembers"], library)
+    check_class_thresholds(config["classify"], n, source)
+    downscale = config["downscale"]
+    check_product_names(downscale["products"], mosaics, "downscale.products")
+    zonal = config["zonal"]
+    if zonal_names:
+        mosaic_names = [r for r in zonal["rasters"] if not r.endswith((".tif", ".tiff", ".vrt"))]
+        check_product_names(mosaic_names, mosaics, "zonal.rasters")
+        if continuous_zonal:
+            check_figure_stat(zonal)
+    if pixel_size is not None and downscale["products"]:
+        metres, where = pixel_size
+        if not (metres > 0 and math.isfinite(metres)):
+            raise ConfigError(f"pixel size {metres} from {where} is not a positive number of metres")
+        check_downscale_resolutions(downscale["resolutions"], metres, where)
