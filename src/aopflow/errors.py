@@ -1,8 +1,11 @@
 """One error hierarchy for aopflow.
 
 Every error raised on bad user input is an :class:`AopflowError` whose message says what was
-wrong, where (file, tile, config key) and how to fix it. Snakemake prints the message of an
-exception raised in a script, so the message is what the user sees.
+wrong, where (file, tile, config key) and how to fix it. The message is what the user sees:
+raised in a job, :func:`aopflow.smk.run` writes it as the last line of the job's log, without a
+traceback (snakemake shows the failed job's log); raised while snakemake parses the workflow
+(``rules/common.smk``, :mod:`aopflow.startup`), snakemake prints it with the class name; the
+``aopflow`` command prints it and exits with status 1.
 """
 
 from __future__ import annotations
