@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from aopflow.stages.convert import ancillary_to_geotiff, rgb_to_geotiff
-from aopflow.errors import ConfigError, NeonFormatError
+from aopflow.errors import NeonFormatError
 from aopflow.demo.aop import write_tile
 from aopflow.neon.reader import NeonTile
 
@@ -224,27 +224,6 @@ def test_wqi_layer_own_ignore_value_is_honoured(tmp_path):
     with NeonTile(h5) as t:
         got, _ = t.read_layer("Weather_Quality_Indicator")
     np.testing.assert_array_equal(got, np.where(codes == 3, 0, codes))
-
-
-def test_demo_002_wqi_is_signed_with_minus_9999(tmp_path):
-    import h5py
-
-    for dtype in ("int16", "int32"):
-        spec = tiny_spec(revision="002", shape=(3, 1), wqi_dtype=dtype)
-        tid = spec.tile_ids()[-1]  # the east tile holds the no-data flight edge
-        h5 = write_tile(spec, tid, tmp_path / dtype)
-        with h5py.File(h5) as f:
-            raw = f[f"{spec.site}/Reflectance/Metadata/Ancillary_Imagery/Weather_Quality_Indicator"][()]
-            cube0 = f[f"{spec.site}/Reflectance/Reflectance_Data"][:, :, 0]
-        assert raw.dtype == np.dtype(dtype)
-        assert set(np.unique(raw).tolist()) <= {-9999, 1, 2, 3}
-        np.testing.assert_array_equal(raw == -9999, cube0 == -9999)
-        assert (raw == -9999).any()
-        with NeonTile(h5) as t:
-            w, _ = t.read_layer("Weather_Quality_Indicator")
-        np.testing.assert_array_equal(w == 0, raw == -9999)
-    with pytest.raises(ConfigError, match="demo.wqi_dtype"):
-        tiny_spec(wqi_dtype="uint8").validate()
 
 
 def test_other_layers_keep_their_nodata_and_are_never_wrapped(tmp_path):

@@ -13,6 +13,7 @@ from aopflow.demo.aop import (
     ANCILLARY_001,
     ANCILLARY_002,
     abundances_at,
+    write_tile,
     endmember_spectra,
     tile_file_name,
     wavelength_grid,
@@ -46,6 +47,8 @@ def test_layout_and_attributes(site_002, site_001):
             assert float(mi.split(b",")[4]) == n + ext
             wqi = md["Ancillary_Imagery/Weather_Quality_Indicator"]
             assert wqi.ndim == (2 if spec.revision == "002" else 3)
+            # .002 by default as NEON's tutorial files: int16, -9999 outside the flight.
+            assert wqi.dtype == (np.int16 if spec.revision == "002" else np.uint8)
             wl = md["Spectral_Data/Wavelength"]
             assert wl.dtype == (np.float64 if spec.revision == "002" else np.float32)
             assert wl.attrs["Units"] == "nanometers"
@@ -126,3 +129,24 @@ def test_bad_spec():
         tiny_spec(pixels=200, pixel_size=10.0).validate()
     with pytest.raises(ConfigError, match="demo.materials"):
         tiny_spec(materials=("vegetation", "lava")).validate()
+
+
+def test_demo_002_wqi_is_signed_with_minus_9999(tmp_path):
+    import h5py
+
+    for dtype in ("int16", "int32"):
+        spec = tiny_spec(revision="002", shape=(3, 1), wqi_dtype=dtype)
+        tid = spec.tile_ids()[-1]  # the east tile holds the no-data flight edge
+        h5 = write_tile(spec, tid, tmp_path / dtype)
+        with h5py.File(h5) as f:
+            raw = f[f"{spec.site}/Reflectance/Metadata/Ancillary_Imagery/Weather_Quality_Indicator"][()]
+            cube0 = f[f"{spec.site}/Reflectance/Reflectance_Data"][:, :, 0]
+        assert raw.dtype == np.dtype(dtype)
+        assert set(np.unique(raw).tolist()) <= {-9999, 1, 2, 3}
+        np.testing.assert_array_equal(raw == -9999, cube0 == -9999)
+        assert (raw == -9999).any()
+        with NeonTile(h5) as t:
+            w, _ = t.read_layer("Weather_Quality_Indicator")
+        np.testing.assert_array_equal(w == 0, raw == -9999)
+    with pytest.raises(ConfigError, match="demo.wqi_dtype"):
+        tiny_spec(wqi_dtype="uint8").validate()
