@@ -49,8 +49,8 @@ rule h5_to_reflectance:
         f"{LOGS}/h5_to_reflectance/{{tile}}.log",
     conda:
         CONDA_ENV
-    # Two threads decode the cube's chunks (about half of the job; GeoTIFF writing the rest).
-    threads: 2
+    # One thread: GDAL's write of the multiband GeoTIFF dominates; the read is a small part.
+    threads: 1
     resources:
         mem_mb=tile_cube_mem_mb,
         runtime=30,

@@ -41,7 +41,7 @@ _KNOWN = {FILTER_DEFLATE: "deflate", FILTER_SHUFFLE: "shuffle"}
 
 #: Decoded bytes one worker task covers (several small chunks per task keep the per-task
 #: overhead of the pool negligible; one big chunk is a task of its own).
-_TASK_BYTES = 8 * 2**20
+_TASK_BYTES = 2 * 2**20
 
 
 class ChunkDecodeError(RuntimeError):
