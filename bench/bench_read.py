@@ -11,8 +11,9 @@ On full-size tiles (1000 x 1000 x 426 int16, gzip 3) of both layouts -- .002 ban
   ``isal`` if installed, zlib), single-threaded -- the measurement behind the choice.
 
 Every job runs in a fresh subprocess (median of ``--repeats`` runs) and reports its peak
-memory (max RSS). Ratios are to the h5py read of the same file. Targets (issue 13): read
-<= 0.15x h5py on .002, <= 0.3x on .001; chain <= 0.35x; chain peak memory <= 1.2 GB.
+memory (VmHWM) and CPU seconds (all threads). Ratios are to the h5py read of the same file.
+Targets (issue 13): read <= 0.15x h5py on .002, <= 0.3x on .001; chain <= 0.35x; chain peak
+memory <= 1.2 GB.
 Run: .venv/bin/python bench/bench_read.py [--revisions 002 001] [--repeats 3]
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -38,7 +40,17 @@ import numpy as np
 from aopflow.neon.reader import NeonTile
 from aopflow.stages.spectral import spectral_tile, classify_scores, ndvi_tile, sample_tile
 from aopflow.stages.convert import rgb_to_geotiff, reflectance_to_geotiff
-t0 = time.perf_counter()
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+def peak_mb():
+    # VmHWM, not ru_maxrss: ru_maxrss survives fork+exec, so a child would report the
+    # parent's (cube-sized) peak.
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM")) / 1024
+
+c0, t0 = cpu(), time.perf_counter()
 if kind == "h5py":
     import h5py
     with h5py.File(h5, "r") as f:
@@ -63,7 +75,7 @@ elif kind == "sample":
 elif kind == "reflectance":
     reflectance_to_geotiff(h5, f"{out}/r.tif", tile_id=TILE_ID, threads=threads)
 t_end = time.perf_counter()
-res = {"s": t_end - t0, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+res = {"s": t_end - t0, "cpu": cpu() - c0, "maxrss_mb": peak_mb()}
 if kind == "chain":
     res["spectral_tile"] = t1 - t0
 print(json.dumps(res))
@@ -149,17 +161,21 @@ def main():
                     print(f"  {rev} {label} threads {th}: {[round(r['s'], 2) for r in runs]}", flush=True)
         ref = statistics.median(r["s"] for r in results[("read: h5py [()]", 1)])
         lines.append(f"\n### {h5.name} (revision {rev}, chunks {'(1000, 1000, 1)' if rev == '002' else '(32, 63, 27)'})\n")
-        lines.append("| job | threads | median s | x h5py read | peak MB |")
-        lines.append("|---|---|---|---|---|")
+        ref_cpu = statistics.median(r["cpu"] for r in results[("read: h5py [()]", 1)])
+        lines.append("| job | threads | median s | x h5py read | CPU s | CPU x h5py read | peak MB |")
+        lines.append("|---|---|---|---|---|---|---|")
         for (label, th), runs in results.items():
             med = statistics.median(r["s"] for r in runs)
+            c = statistics.median(r["cpu"] for r in runs)
             peak = max(r["maxrss_mb"] for r in runs)
-            lines.append(f"| {label} | {th} | {med:.2f} | {med / ref:.2f}x | {peak:.0f} |")
+            lines.append(f"| {label} | {th} | {med:.2f} | {med / ref:.2f}x | {c:.2f} | {c / ref_cpu:.2f}x | {peak:.0f} |")
             if "spectral_tile" in runs[0]:
                 st = statistics.median(r["spectral_tile"] for r in runs)
-                lines.append(f"| of which spectral_tile | {th} | {st:.2f} | {st / ref:.2f}x | |")
+                lines.append(f"| of which spectral_tile | {th} | {st:.2f} | {st / ref:.2f}x | | | |")
         lines.append("\ninflate, single thread, CPU seconds per decoded GB of this tile's chunks: "
                      + ", ".join(f"{k} {v:.2f}" for k, v in libs.items()))
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    lines.append(f"\nload average at the end (1/5/15 min): {' '.join(load)} on {os.cpu_count()} CPUs")
     print("\n".join(lines))
 
 

@@ -131,7 +131,10 @@ class ChunkReader:
     # -- one chunk -----------------------------------------------------------------------------
     def raw(self, chunk: _Chunk) -> bytes:
         """The stored (filtered) bytes of a chunk."""
-        buf = os.pread(self._fd, chunk.size, chunk.addr)
+        try:
+            buf = os.pread(self._fd, chunk.size, chunk.addr)
+        except OSError as exc:
+            raise ChunkDecodeError(f"reading chunk {chunk.offset} failed ({exc})") from exc
         if len(buf) != chunk.size:
             raise ChunkDecodeError(f"short read of chunk {chunk.offset}: {len(buf)} of {chunk.size} bytes")
         return buf
