@@ -198,7 +198,8 @@ def spectral_tile(
 
         n_valid = 0
         target = block_mb / max(threads, 1)
-        # Parallelism comes from blocks in threads; BLAS inside each block stays single-threaded
+        # Parallelism comes from blocks in threads (SID, the largest cost, and unmixing are NumPy
+        # ufuncs/BLAS that release the GIL); BLAS inside each block stays single-threaded
         # (nested BLAS threads oversubscribe the cores a job was given).
         with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
             pending = []
