@@ -20,7 +20,7 @@ from pathlib import Path
 from common import full_tile
 
 CHAIN = r"""
-import json, resource, sys, time
+import json, sys, time
 from aopflow.stages.spectral import spectral_tile, classify_scores, ndvi_tile
 h5, em, out, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 t0 = time.perf_counter()
@@ -31,12 +31,13 @@ classify_scores(o["sam"], f"{out}/sam.tif", thresholds=0.1, key="k")
 classify_scores(o["sid"], f"{out}/sid.tif", thresholds=None, key="k")
 ndvi_tile(h5, f"{out}/ndvi.tif")
 t2 = time.perf_counter()
-print(json.dumps({"spectral_tile": t1 - t0, "chain": t2 - t0,
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not ru_maxrss: ru_maxrss survives fork+exec (this child would report the parent's peak).
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+print(json.dumps({"spectral_tile": t1 - t0, "chain": t2 - t0, "maxrss_mb": hwm}))
 """
 
 READ = r"""
-import json, resource, sys, time
+import json, sys, time
 mode, h5 = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 if mode == "whole":
@@ -49,8 +50,8 @@ else:
     with NeonTile(h5) as t:
         for _ in t.iter_blocks(range(t.meta.bands)):
             pass
-print(json.dumps({"read": time.perf_counter() - t0,
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+print(json.dumps({"read": time.perf_counter() - t0, "maxrss_mb": hwm}))
 """
 
 

@@ -49,6 +49,7 @@ rule h5_to_reflectance:
         f"{LOGS}/h5_to_reflectance/{{tile}}.log",
     conda:
         CONDA_ENV
+    # One thread: GDAL's write of the multiband GeoTIFF dominates; the read is a small part.
     threads: 1
     resources:
         mem_mb=tile_cube_mem_mb,

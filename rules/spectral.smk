@@ -12,7 +12,8 @@ rule sample_tile:
         f"{LOGS}/sample_tile/{{tile}}.log",
     conda:
         CONDA_ENV
-    threads: 1
+    # Two threads decode the cube's chunks (the read is the whole job).
+    threads: 2
     resources:
         mem_mb=tile_cube_mem_mb,
         runtime=20,

@@ -3,4 +3,5 @@ from aopflow.stages.convert import reflectance_to_geotiff
 from aopflow.smk import run
 
 run(snakemake, reflectance_to_geotiff, snakemake.input.h5, snakemake.output[0],
-    clean=snakemake.params.clean, tile_id=snakemake.wildcards.tile)
+    clean=snakemake.params.clean, tile_id=snakemake.wildcards.tile,
+    threads=snakemake.threads)

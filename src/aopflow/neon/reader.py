@@ -12,8 +12,10 @@ This module is the only place that knows the NEON HDF5 layout (``shared/NEON_FOR
   product revisions' names.
 
 Metadata may be stored as scalars or as 1-element arrays (files rewritten by hdf5r), and the cube
-may have any integer dtype. Pixel data are read with hyperslab reads, grouped so each HDF5 chunk
-is decompressed once.
+may have any integer dtype. Pixel data are decoded by :mod:`aopflow.neon.chunks` (raw chunks,
+libdeflate, a thread pool of the job's ``threads``, straight into the output) when the cube's
+filter pipeline is deflate/shuffle, else read with h5py hyperslab reads; either way reads are
+grouped so each HDF5 chunk is decompressed once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from aopflow.errors import NeonFormatError
+from aopflow.neon import chunks as chunkdec
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +235,21 @@ class NeonTile:
     ...     rgb = t.read_bands(t.meta.nearest_bands([669, 549, 474]))  # raw ints (rows, cols, 3)
     """
 
-    def __init__(self, path: str | Path, *, cache_mb: float | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        cache_mb: float | None = None,
+        threads: int = 1,
+        chunk_decoder: bool = True,
+    ):
+        """Open ``path``. ``threads``: decoder threads for pixel reads (the job's threads);
+        ``chunk_decoder=False`` forces h5py's own reads (used to compare the two paths)."""
         self.path = Path(path)
+        self.threads = max(1, int(threads))
+        self._use_decoder = chunk_decoder
+        self._decoder: chunkdec.ChunkReader | None = None
+        self._decoder_planned = False
         if not self.path.exists():
             raise NeonFormatError(f"{self.path}: file does not exist")
         try:
@@ -280,6 +296,9 @@ class NeonTile:
         self.close()
 
     def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
         self._f.close()
 
     # -- metadata -------------------------------------------------------------------------------
@@ -391,6 +410,40 @@ class NeonTile:
         return float(min(max(4 * one, 4.0), 64.0))
 
     # -- pixel access ---------------------------------------------------------------------------
+    def _chunk_reader(self) -> chunkdec.ChunkReader | None:
+        """The parallel chunk decoder for the cube, or None for h5py's path (planned once, on
+        the first pixel read, with one log line saying which path and why)."""
+        if not self._decoder_planned:
+            self._decoder_planned = True
+            if not self._use_decoder:
+                reason = "chunk decoder disabled by the caller"
+            else:
+                try:
+                    self._decoder, reason = chunkdec.plan(self._cube)
+                except (OSError, ValueError, RuntimeError) as exc:  # unreadable index: h5py copes or reports
+                    self._decoder, reason = None, f"chunk index unreadable ({exc})"
+            if self._decoder is not None:
+                log.info("%s: Reflectance_Data via aopflow chunk decoder (%s; %d threads)",
+                         self.path.name, reason, self.threads)
+            else:
+                log.info("%s: Reflectance_Data via h5py (%s)", self.path.name, reason)
+        return self._decoder
+
+    def _decode_into(self, out: np.ndarray, sel: tuple) -> bool:
+        """Fill ``out`` (dataset axis order, any strides) with the cube's ``sel`` by the chunk
+        decoder; False (and h5py from now on) if there is none or a chunk fails to decode."""
+        dec = self._chunk_reader()
+        if dec is None:
+            return False
+        try:
+            dec.read(out, sel, threads=self.threads)
+            return True
+        except chunkdec.ChunkDecodeError as exc:
+            log.warning("%s: chunk decoder failed (%s); reading the rest with h5py", self.path.name, exc)
+            self._decoder.close()
+            self._decoder = None
+            return False
+
     def _band_runs(self, bands: Sequence[int]) -> list[tuple[int, int]]:
         """Group sorted band indices into [start, stop) runs that share HDF5 chunks."""
         depth = self._cube.chunks[2] if self._cube.chunks else self.meta.bands
@@ -405,8 +458,9 @@ class NeonTile:
     def _read(self, rows: slice, cols: slice, bands: Sequence[int]) -> np.ndarray:
         """Read ``bands`` of a window into one new integer array, without extra full copies.
 
-        Runs of bands that are read whole go straight into their slice of the output
-        (``read_direct``); a run that also covers unwanted bands of the same chunks is read
+        With the chunk decoder, the chunks holding the window's sorted unique bands are
+        decoded straight into the output. On h5py's path, runs of bands that are read whole go
+        straight into their slice of the output (``read_direct``); a run that also covers unwanted bands of the same chunks is read
         into a temporary of this window only and the wanted bands are copied out.
         """
         bands = [int(b) for b in bands]
@@ -417,6 +471,15 @@ class NeonTile:
         r0, r1, _ = rows.indices(self.meta.rows)
         c0, c1, _ = cols.indices(self.meta.cols)
         out = np.empty((r1 - r0, c1 - c0, len(order)), dtype=self._cube.dtype)
+        if not self._decode_into(out, (slice(r0, r1), slice(c0, c1), order)):
+            self._read_h5py(out, r0, r1, c0, c1, order)
+        if bands == order:
+            return out
+        pos_of = {b: i for i, b in enumerate(order)}
+        return out[:, :, [pos_of[b] for b in bands]]
+
+    def _read_h5py(self, out: np.ndarray, r0: int, r1: int, c0: int, c1: int, order: list[int]) -> None:
+        """h5py's path for :meth:`_read`: sorted unique bands ``order`` into ``out``."""
         pos = 0
         for a, b in self._band_runs(order):
             wanted = [x for x in order if a <= x < b]
@@ -427,10 +490,6 @@ class NeonTile:
                 tmp = self._cube[r0:r1, c0:c1, a:b]
                 out[dest] = tmp[:, :, [x - a for x in wanted]]
             pos += len(wanted)
-        if bands == order:
-            return out
-        pos_of = {b: i for i, b in enumerate(order)}
-        return out[:, :, [pos_of[b] for b in bands]]
 
     def read_bands(self, bands: Sequence[int], window: tuple[slice, slice] | None = None) -> np.ndarray:
         """Raw integer values ``(rows, cols, len(bands))`` of the given 0-based bands."""
@@ -462,10 +521,13 @@ class NeonTile:
         rows_per_block = self.block_rows(len(bands), target_mb, align=False)
         if chunk_rows >= rows_per_block * 2:
             # Chunks much taller than a block (2022+ band-per-chunk files): read each band once.
-            whole = self._read_band_major(bands)
+            order = sorted(set(bands))
+            whole = self._read_band_major(order)
+            pick = None if order == bands else [order.index(b) for b in bands]
             for r0 in range(0, self.meta.rows, rows_per_block):
                 sl = slice(r0, min(r0 + rows_per_block, self.meta.rows))
-                yield sl, np.moveaxis(whole[:, sl, :], 0, -1)
+                blk = np.moveaxis(whole[:, sl, :], 0, -1)
+                yield sl, (blk if pick is None else blk[:, :, pick])
             return
         rows_per_block = self.block_rows(len(bands), target_mb)
         for r0 in range(0, self.meta.rows, rows_per_block):
@@ -480,9 +542,14 @@ class NeonTile:
         ``(rows, cols, bands)`` array (HDF5 would write every value with a stride).
         """
         whole = np.empty((len(bands), self.meta.rows, self.meta.cols), dtype=self._cube.dtype)
-        for i, b in enumerate(bands):
+        for b in bands:
             if not 0 <= b < self.meta.bands:
                 raise IndexError(f"band index {b} outside 0..{self.meta.bands - 1}")
+        if list(bands) == sorted(set(bands)):
+            # The decoder fills the band-major buffer through a (rows, cols, bands) view.
+            if self._decode_into(whole.transpose(1, 2, 0), (slice(None), slice(None), list(bands))):
+                return whole
+        for i, b in enumerate(bands):
             # Same-shape (rows, cols, 1) selections in file and memory keep HDF5 on its fast
             # path; a 2-D memory selection of a 3-D file selection is ~5x slower (HDF5 2.0).
             self._cube.read_direct(whole[i].reshape(self.meta.rows, self.meta.cols, 1), np.s_[:, :, b : b + 1])

@@ -60,14 +60,16 @@ def rgb_to_geotiff(
     out_path: str | os.PathLike,
     wavelengths_nm: Sequence[float] = DEFAULT_RGB_NM,
     tile_id: str | None = None,
+    threads: int = 1,
 ) -> Path:
     """Write a 3-band float32 reflectance GeoTIFF of the bands nearest ``wavelengths_nm``.
 
-    Only those bands are read from the file (hyperslab reads), never the whole cube.
+    Only those bands are read from the file (only the chunks holding them are decoded, by
+    ``threads`` threads), never the whole cube.
     """
     if len(wavelengths_nm) != 3:
         raise NeonFormatError(f"rgb.wavelengths_nm needs 3 values (R, G, B), got {list(wavelengths_nm)}")
-    with NeonTile(h5_path) as tile:
+    with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         if tile_id:
             check_tile_in_cell(meta, tile_id)
@@ -88,6 +90,7 @@ def reflectance_to_geotiff(
     *,
     clean: dict | None = None,
     tile_id: str | None = None,
+    threads: int = 1,
 ) -> Path:
     """Write the cleaned reflectance cube as a multiband GeoTIFF, streamed in row blocks.
 
@@ -95,7 +98,8 @@ def reflectance_to_geotiff(
     as in :class:`aopflow.clean.CleanSpec`); values stay the file's integers with no-data
     -9999, and each band carries GDAL scale ``1 / Scale_Factor`` (so GDAL/rasterio users get
     reflectance with ``scale``) and its wavelength in the band description. Storing integers
-    keeps the file the size of the HDF5 cube instead of twice that as float32.
+    keeps the file the size of the HDF5 cube instead of twice that as float32. ``threads``:
+    the job's threads, used to decode the cube.
     """
     import rasterio
     from rasterio.windows import Window
@@ -105,7 +109,7 @@ def reflectance_to_geotiff(
     from aopflow.raster import GTIFF_OPTS
 
     spec = CleanSpec.from_config(clean)
-    with NeonTile(h5_path) as tile:
+    with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         if tile_id:
             check_tile_in_cell(meta, tile_id)

@@ -54,15 +54,17 @@ def sample_tile(
     clean: Mapping | None = None,
     n_samples: int = 2000,
     seed: int = 0,
+    threads: int = 1,
 ) -> Path:
     """Sample up to ``n_samples`` valid, cleaned pixels of a tile -> ``.npz``.
 
     The npz holds ``pixels`` (k, B) float32 reflectance of the kept bands, ``wavelengths``
     (B,) nm, ``rows``/``cols`` of the samples and ``tile``. The sample is uniform over the
-    tile's valid pixels, reproducible from ``seed`` and the tile id.
+    tile's valid pixels, reproducible from ``seed`` and the tile id. ``threads``: the job's
+    threads, used to decode the cube.
     """
     spec = CleanSpec.from_config(clean)
-    with NeonTile(h5_path) as tile:
+    with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         check_tile_in_cell(meta, tile_id)
         bands = tile_good_bands(meta, spec)
@@ -168,7 +170,8 @@ def spectral_tile(
         raise ConfigError(f"Unknown method {unmix_method!r} for unmix.method; must be one of {sorted(UNMIX_FROM_GRAM)}")
     spec = CleanSpec.from_config(clean)
     unmix_fn = UNMIX_FROM_GRAM[unmix_method]
-    with NeonTile(h5_path) as tile:
+    # The job's threads decode the cube's chunks, then compute the blocks (clean, unmix, SAM, SID).
+    with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         check_tile_in_cell(meta, tile_id)
         bands = tile_good_bands(meta, spec)
@@ -195,7 +198,8 @@ def spectral_tile(
 
         n_valid = 0
         target = block_mb / max(threads, 1)
-        # Parallelism comes from blocks in threads; BLAS inside each block stays single-threaded
+        # Parallelism comes from blocks in threads (SID, the largest cost, and unmixing are NumPy
+        # ufuncs/BLAS that release the GIL); BLAS inside each block stays single-threaded
         # (nested BLAS threads oversubscribe the cores a job was given).
         with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
             pending = []
@@ -252,9 +256,12 @@ def ndvi_tile(
     tile_id: str | None = None,
     red_nm: float = 660.0,
     nir_nm: float = 860.0,
+    threads: int = 1,
 ) -> Path:
-    """NDVI = (NIR - red) / (NIR + red) from the bands nearest ``red_nm``/``nir_nm`` (float32)."""
-    with NeonTile(h5_path) as tile:
+    """NDVI = (NIR - red) / (NIR + red) from the bands nearest ``red_nm``/``nir_nm`` (float32).
+
+    ``threads``: the job's threads, used to decode the two bands' chunks."""
+    with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         if tile_id:
             check_tile_in_cell(meta, tile_id)
