@@ -21,6 +21,7 @@ include: "rules/mosaic.smk"
 include: "rules/figures.smk"
 include: "rules/zonal.smk"
 include: "rules/downscale.smk"
+include: "rules/sentinel2.smk"
 
 
 rule all:
