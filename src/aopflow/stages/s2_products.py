@@ -139,13 +139,23 @@ def s2_compare(
     if fit["n"] < 3:
         log.warning("AOP vs Sentinel-2 on %s: only %d pixel(s) valid in both; fit is NaN.",
                     s2_date, fit["n"])
+    # Registration check: r2 with the AOP blocks shifted by one Sentinel-2 pixel each way.
+    scan = cmp.shift_scan(aop_ndvi, ndvi[s2_date], min_valid_fraction=min_aop_fraction)
+    shifted = {k: v for k, v in scan.items() if k != (0, 0) and np.isfinite(v)}
+    best = max(scan, key=lambda k: scan[k] if np.isfinite(scan[k]) else -np.inf)
     row = {**fit, "aop_date": aop_date or "", "s2_date": s2_date,
            "gap_days": cmp.gap_days(s2_date, aop_date),
            "date_source": "sentinel2.compare_date" if compare_date else "nearest",
            "aop_dates": ";".join(f"{d}:{k}" for d, k in by_date.items()),
            "aop_valid_blocks": int(np.isfinite(aop).sum()),
            "s2_valid_pixels": int(np.isfinite(s2).sum()),
-           "min_aop_fraction": min_aop_fraction}
+           "min_aop_fraction": min_aop_fraction,
+           "r2_shifted_max": max(shifted.values()) if shifted else math.nan,
+           "best_shift": f"{best[0]},{best[1]}"}
+    if best != (0, 0):
+        log.warning("AOP vs Sentinel-2: r2 is highest with the AOP grid shifted by %s "
+                    "Sentinel-2 pixel(s) (rows, cols): %s; check the grids' registration.",
+                    best, scan)
     with atomic_path(table_path) as tmp:
         pd.DataFrame([row]).to_csv(tmp, index=False)
     gap = "" if math.isnan(row["gap_days"]) else f", gap {row['gap_days']:+.0f} d"
