@@ -166,8 +166,13 @@ def ndvi_figure(date_summary_csv, ndvi_tifs: Sequence[str | os.PathLike], png, *
     n = max(1, len(paths))
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.0 * nrows + 0.6), squeeze=False,
-                             constrained_layout=True)
+    aspect = 1.0
+    if paths:
+        with rasterio.open(paths[0]) as src:
+            aspect = src.height / max(1, src.width)
+    panel_w = 3.2
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_w * ncols + 1.0, (panel_w * aspect + 0.5) * nrows + 0.5),
+                             squeeze=False, constrained_layout=True)
     cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#9a9a9a")
     im = None
     for ax, p in zip(axes.flat, paths):
@@ -187,7 +192,7 @@ def ndvi_figure(date_summary_csv, ndvi_tifs: Sequence[str | os.PathLike], png, *
     for ax in list(axes.flat)[len(paths):]:
         ax.set_axis_off()
     if im is not None:
-        fig.colorbar(im, ax=axes, shrink=0.8, label="NDVI (grey: masked)")
+        fig.colorbar(im, ax=axes, shrink=0.9, fraction=0.03, label="NDVI (grey: masked)")
     fig.suptitle("Sentinel-2 NDVI per date (km, site CRS)")
     with atomic_path(png) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -212,7 +217,7 @@ def valid_fraction_figure(date_summary_csv, png, *, min_valid_fraction: float) -
     ax.set_xticks(range(len(rows)), dates, rotation=60, ha="right", fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("valid fraction of the area")
-    ax.set_title("Sentinel-2: cloud-free valid fraction per date (grey: not used)")
+    ax.set_title("Sentinel-2 valid fraction per date (grey: not used)", fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     with atomic_path(png) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
