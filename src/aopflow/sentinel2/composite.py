@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.enums
 import rasterio.shutil
 from rasterio.windows import Window
 
@@ -328,3 +330,47 @@ def select_dates(paths: Sequence[str | os.PathLike], dates: Sequence[str]) -> li
             f"Sentinel-2 dates {missing} are used in the date summary but have no per-date "
             f"product among the inputs; rerun the Sentinel-2 stage.")
     return [by_date[d] for d in sorted(dates)]
+
+
+def plot_composite(ndvi_median: str | os.PathLike, valid_count: str | os.PathLike,
+                   png_path: str | os.PathLike, *, title: str = "Sentinel-2 median composite",
+                   max_pixels: int = 1200, dpi: int = 110) -> None:
+    """Side by side: the median NDVI (masked pixels grey) and the valid-observation count.
+
+    Reads a decimated view (at most ``max_pixels`` on the long side; COG overviews make it
+    cheap), so the figure costs little memory whatever the site size.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import BoundaryNorm
+    from matplotlib.figure import Figure
+
+    with rasterio.open(ndvi_median) as src:
+        k = max(1, math.ceil(max(src.width, src.height) / max_pixels))
+        shape = (max(1, src.height // k), max(1, src.width // k))
+        ndvi = src.read(1, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+        left, bottom, right, top = src.bounds
+        n_dates = src.tags().get("n_dates", "?")
+    with rasterio.open(valid_count) as src:
+        count = src.read(1, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+    extent = (left, right, bottom, top)
+    fig = Figure(figsize=(11, 4.8))
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.set_facecolor("0.75")
+    im1 = ax1.imshow(np.ma.masked_invalid(ndvi), extent=extent, cmap="RdYlGn", vmin=-0.2,
+                     vmax=1.0, interpolation="nearest")
+    fig.colorbar(im1, ax=ax1, shrink=0.8, label="NDVI (median)")
+    ax1.set_title("median NDVI (grey: no valid observation)", fontsize=9)
+    top_count = max(1, int(count.max()))
+    norm = BoundaryNorm(np.arange(-0.5, top_count + 1.5), 256)
+    im2 = ax2.imshow(count, extent=extent, cmap="viridis", norm=norm, interpolation="nearest")
+    fig.colorbar(im2, ax=ax2, shrink=0.8, label="valid observations",
+                 ticks=np.unique(np.linspace(0, top_count, min(top_count + 1, 9)).round()))
+    ax2.set_title("valid observations per pixel", fontsize=9)
+    for ax in (ax1, ax2):
+        ax.ticklabel_format(style="plain", useOffset=False)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{title} of {n_dates} date(s)", fontsize=10)
+    fig.tight_layout()
+    FigureCanvasAgg(fig)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)

@@ -24,6 +24,7 @@ from aopflow.sentinel2.composite import (
     date_of_path,
     group_by_period,
     median_composite,
+    plot_composite,
     read_date_summary,
     select_dates,
 )
@@ -45,6 +46,7 @@ def s2_composite(
     ndvi_out: str | os.PathLike,
     reflectance_out: str | os.PathLike,
     count_out: str | os.PathLike,
+    figure_png: str | os.PathLike | None = None,
     period: str = "all",
     label: str = "all",
 ) -> None:
@@ -66,6 +68,9 @@ def s2_composite(
         ndvi_out=ndvi_out, reflectance_out=reflectance_out, count_out=count_out,
         tags={"dates": ";".join(used), "period": period, "period_label": label},
         grid_like=next(iter(refl.values())) if refl else None)
+    if figure_png:
+        title = "Sentinel-2 median composite" + ("" if label == "all" else f" ({label})")
+        plot_composite(ndvi_out, count_out, figure_png, title=title)
 
 
 def _plots(plots_path, target_crs, *, id_column, buffer_m, plots_crs, x_column, y_column):
