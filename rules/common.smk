@@ -56,7 +56,7 @@ wildcard_constraints:
     chmname=r"NEON_[A-Za-z0-9_]+_CHM\.tif",
     classifier="sam|sid",
     res=r"\d+",
-    zname=r"(?!s2_ndvi_timeseries$)[A-Za-z0-9_.-]+",  # not the S2 time series (s2_products.smk)
+    zname=r"(?!s2_ndvi_timeseries\.)[A-Za-z0-9_.-]+",  # not the S2 time series (s2_products.smk)
     layer="|".join(ANCILLARY) or "none",
     date=r"\d{4}-\d{2}-\d{2}",
 
