@@ -239,6 +239,15 @@ def downscale_method(wildcards):
 
 # ---- Sentinel-2 (rules/sentinel2.smk) ----
 S2 = config["sentinel2"]
+if S2["source"] == "demo" and config["source"] != "demo":
+    # Like zonal.plots: demo, the generated scenes exist only for the generated AOP site.
+    S2 = {**S2, "source": None}
+    print(
+        "aopflow: Sentinel-2 stage skipped: sentinel2.source is 'demo' (generated scenes exist "
+        f"only for source: demo, this run uses source: {config['source']}); set "
+        "sentinel2.source to stac (with api_url), or null to silence this.",
+        file=sys.stderr,
+    )
 # AOP pixel size, for "a Sentinel-2 pixel is a whole block of AOP pixels" (NEON tiles: 1 m).
 AOP_PIXEL_SIZE = (
     config["demo"]["pixel_size"]
@@ -248,8 +257,7 @@ AOP_PIXEL_SIZE = (
 if S2["source"]:
     s2_stage.check_config(S2, AOP_PIXEL_SIZE)
 S2_PLOTS_OPTIONS = {
-    k: config["zonal"][k]
-    for k in ("id_column", "buffer_m", "x_column", "y_column")
+    k: config["zonal"][k] for k in ("id_column", "buffer_m", "x_column", "y_column")
 } | {"crs": config["zonal"]["plots_crs"]}
 
 
@@ -271,15 +279,24 @@ def s2_search_inputs(wildcards):
 
 def s2_date_inputs(wildcards):
     inputs = {"grid": f"{OUT}/s2/grid.json"}
-    if S2["source"] == "demo":  # regenerated scenes (same hrefs, new pixels) rerun every date
+    # Regenerated demo scenes (same hrefs, new pixels) rerun every date.
+    if S2["source"] == "demo":
         inputs["demo_items"] = f"{OUT}/s2/demo/items.json"
     return inputs
 
 
 @functools.lru_cache(maxsize=4)
 def _s2_dates_table(path, mtime):
-    rows = {r["date"]: r["item_ids"].split(";") for r in s2_stage.s2search.read_dates_csv(path)}
-    items = {it["id"]: it for it in s2_stage.s2search.read_item_collection(Path(path).parent / "items.json")}
+    rows = {
+        r["date"]: r["item_ids"].split(";")
+        for r in s2_stage.s2search.read_dates_csv(path)
+    }
+    items = {
+        it["id"]: it
+        for it in s2_stage.s2search.read_item_collection(
+            Path(path).parent / "items.json"
+        )
+    }
     return rows, items
 
 
@@ -307,7 +324,9 @@ def s2_date_items(wildcards):
     rerun nothing after a wider search; a changed item reruns its date)."""
     dates, items = s2_table()
     assets = [*S2["bands"], "scl"]
-    return [s2_stage.s2search.trim_item(items[i], assets) for i in dates[wildcards.date]]
+    return [
+        s2_stage.s2search.trim_item(items[i], assets) for i in dates[wildcards.date]
+    ]
 
 
 def s2_date_mem_mb(wildcards, input):

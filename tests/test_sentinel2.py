@@ -96,17 +96,17 @@ def write_tiles_csv(path: Path, boxes, epsg=SITE_EPSG) -> Path:
 # ---- grid --------------------------------------------------------------------------------------
 
 def test_grid_from_tiles_is_on_the_1km_lattice(tmp_path):
-    # Two 600 m tiles (30 px at 20 m) in 1 km cells: the grid spans their union, edges on 20 m lines.
+    # Two 600 m tiles (30 px at 20 m) in 1 km cells: the grid spans their cells' union.
     tiles = write_tiles_csv(tmp_path / "tiles.csv", [(500000, 4100000, 500600, 4100600),
                                                       (501000, 4101000, 501600, 4101600)])
     g = site_grid(tiles, 20, aop_pixel_size=20)
-    assert g.bounds == SITE and g.shape == (80, 80) and g.crs == "EPSG:32611"
-    assert g.transform == Affine(20, 0, 500000, 0, -20, 4101600)
+    assert g.bounds == (500000, 4100000, 502000, 4102000) and g.shape == (100, 100) and g.crs == "EPSG:32611"
+    assert g.transform == Affine(20, 0, 500000, 0, -20, 4102000)
     # Every 1 km tile edge is a grid line, and one S2 pixel is a whole block of AOP pixels.
-    for edge in (500000, 501000):
+    for edge in (500000, 501000, 502000):
         assert ((edge - g.bounds[0]) / g.resolution).is_integer()
     gb = g.geobox()
-    assert gb.shape == (80, 80) and gb.crs.epsg == 32611
+    assert gb.shape == (100, 100) and gb.crs.epsg == 32611
     assert SiteGrid.from_dict(g.to_dict()) == g
 
 

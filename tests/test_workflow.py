@@ -23,7 +23,7 @@ pytestmark = pytest.mark.workflow
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
-    wd, cfg = new_workflow(tmp, **tiny_demo())
+    wd, cfg = new_workflow(tmp, **tiny_demo(sentinel2={"source": "demo", "resolution": 20}))
     proc = snakemake(wd, "--configfile", str(cfg))
     return wd, cfg, proc
 
@@ -125,7 +125,7 @@ def test_local_tile_outside_its_named_cell(tmp_path):
 
 
 EXPECTED_FIGURES = {"wqi.png", "rgb.png", "endmembers.png", "abundance.png", "sam.png", "sid.png", "ndvi.png",
-                    "mean_abundance.png"}
+                    "mean_abundance.png", "s2_ndvi_dates.png", "s2_valid_fraction.png"}
 
 # Loads every image embedded in the report into an <img> and reports its natural size.
 RENDER_ALL = """

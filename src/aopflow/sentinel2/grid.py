@@ -176,14 +176,16 @@ def site_grid(
 ) -> SiteGrid:
     """The grid of ``sentinel2.area`` on the site's CRS at ``resolution`` metres.
 
-    ``area``: ``"site"`` (union of the AOP tiles), ``"plots"`` (``plots_bounds`` in the site CRS
+    ``area``: ``"site"`` (union of the AOP tiles' 1 km cells), ``"plots"`` (``plots_bounds`` in the site CRS
     grown by ``plots_buffer_m``) or ``[xmin, ymin, xmax, ymax]`` in the site CRS; edges are
     snapped outwards to multiples of ``resolution`` (so they stay on the site grid's lines).
     """
     check_resolution(resolution, aop_pixel_size)
     crs_epsg, site_bounds = tiles_bounds(tiles_csv, epsg)
     if area == "site":
-        bounds = site_bounds
+        # The tiles' 1 km cells: the grid's edges are 1 km tile lines (tiles smaller than their
+        # cell, as in small demo sites, still give whole cells).
+        bounds = snap_out(site_bounds, TILE_SIZE_M)
     elif area == "plots":
         if plots_bounds is None:
             raise ConfigError("sentinel2.area is 'plots' but no plots are configured (zonal.plots); "
