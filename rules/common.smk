@@ -278,7 +278,12 @@ def s2_search_inputs(wildcards):
 
 
 def s2_date_inputs(wildcards):
-    inputs = {"grid": f"{OUT}/s2/grid.json"}
+    # The search's ItemCollection as an ancient input: the date's items (params) are read from
+    # it, but a new search (e.g. a wider datetime) does not by itself rerun unchanged dates.
+    inputs = {
+        "grid": f"{OUT}/s2/grid.json",
+        "searched": ancient(f"{OUT}/s2/items.json"),
+    }
     # Regenerated demo scenes (same hrefs, new pixels) rerun every date.
     if S2["source"] == "demo":
         inputs["demo_items"] = f"{OUT}/s2/demo/items.json"

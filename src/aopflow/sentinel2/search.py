@@ -249,8 +249,8 @@ def _search_pages(client, *, collection, bbox, datetime, query, max_items, limit
     total) once more than ``max_items`` came back, with the server's count when it gives one."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        search = client.search(collections=[collection], bbox=list(bbox), datetime=datetime, query=query,
-                               limit=limit)
+        search = client.search(collections=[collection], bbox=list(bbox) if bbox else None, datetime=datetime,
+                               query=query, limit=limit)
         feats: list[dict] = []
         matched = None
         for i, page in enumerate(search.pages_as_dicts()):
@@ -267,7 +267,7 @@ def _search_pages(client, *, collection, bbox, datetime, query, max_items, limit
 
 
 def search_api(api_url: str, collection: str, *, bbox, datetime: str, max_cloud_cover: float, max_items: int,
-               timeout: float = 30.0, retries: int = 5, backoff: float = 0.5) -> list[dict]:
+               timeout: float = 30.0, retries: int = 5, backoff: float = 0.5, page_size: int = 100) -> list[dict]:
     """Items of ``collection`` over ``bbox`` (lon/lat) in ``datetime`` with eo:cloud_cover <=
     ``max_cloud_cover`` from the STAC API at ``api_url`` (server-side filters, then re-checked)."""
     from pystac_client.exceptions import APIError
@@ -276,21 +276,27 @@ def search_api(api_url: str, collection: str, *, bbox, datetime: str, max_cloud_
         client = _client(api_url, timeout, retries, backoff)
     except (APIError, OSError, ValueError, Exception) as e:  # requests errors are OSErrors
         raise _api_error(api_url, e) from None
-    try:
-        client.get_collection(collection)
-    except Exception as e:  # noqa: BLE001 - an unknown id is a 404 APIError (or a KeyError/ValueError)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pystac-client's fallback notices; the outcome is checked here
         try:
-            known = sorted(c.id for c in client.get_collections())
-        except Exception:  # noqa: BLE001
-            raise _api_error(api_url, e) from None
-        if collection not in known:
-            raise ConfigError(
-                f"sentinel2.collection: {collection!r} is not a collection of {api_url}; it offers {known}."
-            ) from None
+            # None on a 404; a server without /collections/{id} may hand back another collection.
+            coll = client.get_collection(collection)
+            found = coll is not None and coll.id == collection
+        except Exception:  # noqa: BLE001 - decided from the collection list below
+            found = False
+        if not found:
+            try:
+                known = sorted(c.id for c in client.get_collections())
+            except Exception as e:  # noqa: BLE001
+                raise _api_error(api_url, e) from None
+            if collection not in known:
+                raise ConfigError(
+                    f"sentinel2.collection: {collection!r} is not a collection of {api_url}; it offers {known}."
+                ) from None
     query = {"eo:cloud_cover": {"lte": max_cloud_cover}}
     try:
         feats, matched = _search_pages(client, collection=collection, bbox=bbox, datetime=datetime, query=query,
-                                       max_items=max_items)
+                                       max_items=max_items, limit=page_size)
     except APIError as e:
         raise _api_error(api_url, e) from None
     except OSError as e:
@@ -313,6 +319,14 @@ def search_api(api_url: str, collection: str, *, bbox, datetime: str, max_cloud_
             n_without = len(lf.kept)
             if not lf.kept and lf.outside:
                 f.outside = lf.outside
+            elif not lf.kept:
+                # Nothing over the area at all: are there items in the range elsewhere?
+                anywhere, n_any = _search_pages(client, collection=collection, bbox=None, datetime=datetime,
+                                                query=None, max_items=1, limit=1)
+                if anywhere:
+                    f.outside = [it.get("id", "?") for it in anywhere]
+                    if n_any:
+                        f.outside += ["?"] * max(0, int(n_any) - len(f.outside))
         except (APIError, OSError):
             n_without = None
     return _check_kept(f, n_total=len(feats), n_no_cloud_filter=n_without, where=f"{api_url} ({collection})",
