@@ -319,3 +319,36 @@ def test_missing_and_unreadable_assets_name_item_and_key(tmp_path, grid):
     Path(it["assets"]["nir"]["href"]).unlink()
     with pytest.raises(DownloadError, match=r"item S2X_TEST, asset 'nir': the COG .*nir.tif cannot be read"):
         load_date([it], grid, ["red", "nir"], MASK, retries=0)
+
+
+# ---- stage: summary and figures ----------------------------------------------------------------
+
+def test_summary_flags_dates_below_min_valid_fraction_and_figures(tmp_path, grid):
+    from aopflow.sentinel2.load import write_cog
+    from aopflow.stages.sentinel2 import ndvi_figure, summarise, valid_fraction_figure
+
+    rows = [{"date": d, "item_ids": f"I{d}", "mgrs_tiles": "11SMB", "epsgs": "32611", "cloud_cover": 1,
+             "processing_baselines": "05.10", "scale_offset": "red:0.0001/-0.1;nir:0.0001/-0.1"}
+            for d in ("2024-05-01", "2024-06-01")]
+    s2s.write_dates_csv(rows, tmp_path / "dates.csv")
+    ndvis, sums = [], []
+    for d, frac in (("2024-05-01", 0.5), ("2024-06-01", 0.1)):
+        arr = np.full(grid.shape, 0.6, np.float32)
+        arr.ravel()[int(frac * arr.size):] = np.nan
+        write_cog(tmp_path / d / "ndvi.tif", arr, grid, ["ndvi"])
+        (tmp_path / d / "summary.csv").write_text(
+            f"date,valid_fraction,n_valid,n_area_pixels\n{d},{frac},{int(frac * arr.size)},{arr.size}\n")
+        ndvis.append(tmp_path / d / "ndvi.tif")
+        sums.append(tmp_path / d / "summary.csv")
+    summarise(tmp_path / "dates.csv", sums, tmp_path / "date_summary.csv", min_valid_fraction=0.2)
+    out = s2s.read_dates_csv(tmp_path / "date_summary.csv")
+    assert [(r["date"], r["used"]) for r in out] == [("2024-05-01", "true"), ("2024-06-01", "false")]
+    assert list(out[0])[:7] == s2s.DATES_COLUMNS and float(out[1]["valid_fraction"]) == 0.1
+    with rasterio.open(ndvis[0]) as src:  # a COG on the grid
+        assert src.crs.to_epsg() == 32611 and src.transform == grid.transform and src.descriptions == ("ndvi",)
+        assert src.overviews(1) or max(src.shape) <= 512
+    for png in (ndvi_figure(tmp_path / "date_summary.csv", ndvis, tmp_path / "n.png"),
+                valid_fraction_figure(tmp_path / "date_summary.csv", tmp_path / "v.png", min_valid_fraction=0.2)):
+        assert png.stat().st_size > 5000
+    with pytest.raises(InputDataError, match="date 2024-06-01 has no per-date summary"):
+        summarise(tmp_path / "dates.csv", sums[:1], tmp_path / "x.csv", min_valid_fraction=0.2)

@@ -39,6 +39,7 @@ GDAL_HTTP_ENV = {
     "GDAL_HTTP_TIMEOUT": "60",
     "GDAL_HTTP_MULTIPLEX": "YES",
     "VSI_CACHE": "TRUE",
+    "GDAL_CACHEMAX": "128",  # MB of block cache: a job reads small windows, keep its memory small
 }
 
 # Third-party deprecation messages printed by odc-stac/odc-geo loads (not ours to fix; filtered
@@ -108,7 +109,7 @@ def _diagnose(item: dict, keys: Sequence[str], err: Exception) -> DownloadError:
     for k in keys:
         href = item["assets"][k]["href"]
         try:
-            with rasterio.Env(**GDAL_HTTP_ENV), rasterio.open(href) as src:
+            with rasterio.Env(**{**GDAL_HTTP_ENV, "GDAL_CACHEMAX": 128}), rasterio.open(href) as src:
                 src.read(1, window=((0, 1), (0, 1)))
         except Exception as e:  # noqa: BLE001 - any reader error names this asset
             return DownloadError(
