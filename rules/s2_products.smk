@@ -51,12 +51,21 @@ S2P_DOWNSCALE = {
 
 def downscale_source(wildcards):
     """The raster the downscale rule aggregates: a site mosaic by name, or a Sentinel-2
-    product (s2_ndvi_median, s2_valid_count, s2_reflectance_median, s2_ndvi_YYYY-MM-DD)."""
+    product (s2_ndvi_median, s2_valid_count, s2_reflectance_median, s2_ndvi_YYYY-MM-DD).
+    """
     product = wildcards.product
     if product in S2P_DOWNSCALE:
         return S2P_DOWNSCALE[product]
     m = re.fullmatch(r"s2_ndvi_(\d{4}-\d{2}-\d{2})", product)
     if m:
+        # After the search checkpoint: the date must be one it found.
+        dates = s2_dates() if S2["source"] else []
+        if m.group(1) not in dates:
+            raise ValueError(
+                f"downscale.products: {product} names no Sentinel-2 date of this run "
+                f"(sentinel2.source: {S2['source']}; dates: {', '.join(dates) or 'none'}); "
+                "use s2_ndvi_YYYY-MM-DD with one of them."
+            )
         return f"{OUT}/s2/dates/{m.group(1)}/ndvi.tif"
     return f"{OUT}/mosaic/{product}.tif"
 
@@ -235,13 +244,19 @@ if S2["source"]:
                         f"{OUT}/tables/aop_vs_s2_plots.csv",
                         caption="../report/s2p_compare_plots_table.rst",
                         category="Sentinel-2",
-                        labels={"product": "AOP vs Sentinel-2 at plots", "item": "table"},
+                        labels={
+                            "product": "AOP vs Sentinel-2 at plots",
+                            "item": "table",
+                        },
                     ),
                     figure=report(
                         f"{OUT}/figures/s2_aop_vs_s2_plots.png",
                         caption="../report/s2p_compare_plots.rst",
                         category="Sentinel-2",
-                        labels={"product": "AOP vs Sentinel-2 at plots", "item": "scatter"},
+                        labels={
+                            "product": "AOP vs Sentinel-2 at plots",
+                            "item": "scatter",
+                        },
                     ),
                 log:
                     f"{LOGS}/s2_compare_plots.log",
