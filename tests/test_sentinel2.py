@@ -352,3 +352,16 @@ def test_summary_flags_dates_below_min_valid_fraction_and_figures(tmp_path, grid
         assert png.stat().st_size > 5000
     with pytest.raises(InputDataError, match="date 2024-06-01 has no per-date summary"):
         summarise(tmp_path / "dates.csv", sums[:1], tmp_path / "x.csv", min_valid_fraction=0.2)
+
+
+def test_stage_config_checks():
+    from aopflow.stages.sentinel2 import check_config
+
+    base = {"resolution": 10, "bands": ["red", "nir"], "datetime": "2024-04-01/2024-10-31"}
+    check_config(base, 1.0)
+    for bad, msg in [({"bands": ["red", "green"]}, r"sentinel2.bands: .* lacks \['nir'\]; NDVI needs"),
+                     ({"bands": ["red", "nir", "scl"]}, "'scl' is the cloud mask"),
+                     ({"resolution": 15}, "sentinel2.resolution: 15 m does not divide"),
+                     ({"datetime": "2024-10-31/2024-04-01"}, "sentinel2.datetime: .* ends before it starts")]:
+        with pytest.raises(ConfigError, match=msg):
+            check_config({**base, **bad}, 1.0)
