@@ -627,7 +627,9 @@ def _write_cog(path: Path, arr: np.ndarray, grid: _Grid, res: float, dtype: str,
             dst.write(arr, 1)
 
 
-def _item(spec: S2DemoSpec, sc: _Scene, scene_dir: Path) -> dict:
+def _item(spec: S2DemoSpec, sc: _Scene, scene_dir: Path,
+          bands: Sequence[str] = BAND_KEYS) -> dict:
+    """The Earth Search v1 item of a scene (assets ``bands`` + scl under ``scene_dir``)."""
     s, g = sc.scene, sc.grid
     zone, band, square = sc.mgrs
     baseline = s.processing_baseline
@@ -687,7 +689,7 @@ def _item(spec: S2DemoSpec, sc: _Scene, scene_dir: Path) -> dict:
     }
     drop = sc.item_id in spec.drop_raster_bands
     assets = {}
-    for key in BAND_KEYS:
+    for key in bands:
         name, centre, fwhm, title = BANDS[key]
         a = {
             "href": str((scene_dir / f"{key}.tif").resolve()),
