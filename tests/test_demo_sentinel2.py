@@ -215,6 +215,9 @@ def test_truth_at_coarser_resolution_is_block_mean(s2_demo):
     assert t20["reflectance"].shape == (4, 100, 150)
     blk = t10["reflectance"].reshape(4, 100, 2, 150, 2).mean(axis=(2, 4))
     np.testing.assert_allclose(t20["reflectance"], blk, equal_nan=True)
+    t25 = load_truth(s2_demo.dir, "2024-05-23", resolution=25)  # nearest: centre 12.5 m -> px 1
+    assert t25["reflectance"].shape == (4, 80, 120)
+    np.testing.assert_array_equal(t25["reflectance"][:, 3, 5], t10["reflectance"][:, 8, 13])
     with pytest.raises(ConfigError, match="sentinel2.resolution"):
         load_truth(s2_demo.dir, "2024-05-23", resolution=15)
 

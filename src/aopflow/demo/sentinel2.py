@@ -62,9 +62,9 @@ valid fraction over the site). See :func:`load_truth`.
 How the truth is made: per site pixel (10 m) the value of the first of the date's scenes (the
 site's zone first) whose pixel containing the site pixel centre has data, decoded as
 ``DN * 0.0001 + offset`` (float64, stored float32), i.e. what a nearest-neighbour load with
-"first valid" fusing returns. At a coarser ``resolution`` (a multiple of 10 m dividing 1000 m)
-each pixel is the mean of its 10 m block, NaN if any of the block is masked; NDVI is then
-computed from the block-mean red and nir.
+"first valid" fusing returns. At a coarser ``resolution`` that is a multiple of 10 m each pixel
+is the mean of its 10 m block, NaN if any of the block is masked (NDVI from the block-mean red
+and nir); at other divisors of 1000 m (e.g. 25 m) the 10 m pixel holding the pixel centre.
 """
 
 from __future__ import annotations
@@ -798,15 +798,23 @@ def mask_and_aggregate(refl10: np.ndarray, scl10: np.ndarray, mask_classes: Iter
                        resolution: float) -> tuple[np.ndarray, np.ndarray]:
     """(reflectance (4, H, W), ndvi (H, W)) float64 at ``resolution`` from the native truth.
 
-    Masked where SCL is in ``mask_classes`` or there is no data; coarser pixels are the mean of
-    their 10 m block, NaN if any of the block is masked.
+    Masked where SCL is in ``mask_classes`` or there is no data. At a multiple of 10 m each
+    pixel is the mean of its 10 m block, NaN if any of the block is masked; at other
+    resolutions (e.g. 25 m) the 10 m pixel holding each pixel centre (a nearest sampling; such
+    centres never fall on a 10 m pixel edge).
     """
     r = refl10.copy()
     r[:, np.isin(scl10, list(mask_classes)) | (scl10 == 0)] = np.nan
-    k = int(round(resolution / 10.0))
-    if k > 1:
-        nb, h, w = r.shape
-        r = r.reshape(nb, h // k, k, w // k, k).mean(axis=(2, 4))
+    k = resolution / 10.0
+    nb, h, w = r.shape
+    if abs(k - round(k)) < 1e-9:
+        k = int(round(k))
+        if k > 1:
+            r = r.reshape(nb, h // k, k, w // k, k).mean(axis=(2, 4))
+    else:
+        rows = np.floor((np.arange(int(round(h * 10 / resolution))) + 0.5) * k).astype(int)
+        cols = np.floor((np.arange(int(round(w * 10 / resolution))) + 0.5) * k).astype(int)
+        r = r[:, rows][:, :, cols]
     red, nir = r[BAND_KEYS.index("red")], r[BAND_KEYS.index("nir")]
     with np.errstate(invalid="ignore", divide="ignore"):
         ndvi = (nir - red) / (nir + red)
@@ -828,11 +836,11 @@ def _write_grid_tif(path: Path, arr: np.ndarray, aop: SiteSpec, res: float, dtyp
 
 def _check_resolution(resolution: float) -> float:
     res = float(resolution)
-    k = res / 10.0
-    if res <= 0 or abs(k - round(k)) > 1e-9 or 1000.0 % res:
+    n = 1000.0 / res if res > 0 else 0.0
+    if res <= 0 or abs(n - round(n)) > 1e-9:
         raise ConfigError(
-            f"sentinel2.resolution: {resolution!r} m is not a multiple of 10 m that divides 1000 m "
-            "(e.g. 10, 20, 50, 100)"
+            f"sentinel2.resolution: {resolution!r} m does not divide the 1000 m AOP tile "
+            "(e.g. 10, 20, 25, 50, 100)"
         )
     return res
 
