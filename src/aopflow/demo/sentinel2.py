@@ -421,7 +421,8 @@ def landscape(aop: SiteSpec, x: np.ndarray, y: np.ndarray, seed: int, extent) ->
 
     Inside the site exactly :func:`abundances_at`; outside it a background of the same
     materials (smooth random fields, seed ``seed``, over ``extent`` = (xmin, ymin, xmax, ymax)),
-    blended in over 300 m outside the site edge.
+    blended in over 300 m outside the site edge. On 2-D grids the background (smooth on a
+    700 m scale) is evaluated at every second pixel in each direction and repeated.
     """
     sx0, sy0, sx1, sy1 = _site_bounds(aop)
     dx = np.maximum(np.maximum(sx0 - x, x - sx1), 0.0)
@@ -433,15 +434,19 @@ def landscape(aop: SiteSpec, x: np.ndarray, y: np.ndarray, seed: int, extent) ->
     xmin, ymin, xmax, ymax = extent
     count = max(4, int((xmax - xmin) * (ymax - ymin) / 4e6))
     rng = np.random.default_rng([seed, 11])
+    coarse = np.ndim(x) == 2
+    xc, yc = (x[::2, ::2], y[::2, ::2]) if coarse else (x, y)
     fields = []
     for _ in range(n):
         cx = rng.uniform(xmin, xmax, count)
         cy = rng.uniform(ymin, ymax, count)
-        fields.append(_bump_field(rng, x, y, cx, cy, 700.0))
+        fields.append(_bump_field(rng, xc, yc, cx, cy, 700.0))
     z = 4.0 * np.stack(fields, axis=-1)
     z -= z.max(axis=-1, keepdims=True)
     bg = np.exp(z)
     bg /= bg.sum(axis=-1, keepdims=True)
+    if coarse:
+        bg = np.repeat(np.repeat(bg, 2, axis=0), 2, axis=1)[: x.shape[0], : x.shape[1]]
     out[:] = bg
     if inside.any():
         site = abundances_at(aop, x[inside], y[inside])
@@ -515,8 +520,10 @@ def _make_scene(spec: S2DemoSpec, aop: SiteSpec, s: S2Scene, k: int, cache: dict
     if epsg not in cache:
         X, Y = grid.centres(10.0)
         xs, ys = _to_site(aop, grid, X, Y)
-        ext = (float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys)))
-        ab = landscape(aop, xs, ys, spec.seed, ext)
+        # Background extent from the site (not the scene), so every zone sees one landscape.
+        sx0, sy0, sx1, sy1 = _site_bounds(aop)
+        pad = spec.margin_m + 1000.0
+        ab = landscape(aop, xs, ys, spec.seed, (sx0 - pad, sy0 - pad, sx1 + pad, sy1 + pad))
         X2, Y2 = grid.centres(20.0)
         xs2, ys2 = _to_site(aop, grid, X2, Y2)
         h2, w2 = X2.shape
