@@ -152,3 +152,33 @@ def test_servers_are_processes_with_pids(cog_server, stac_api):
     for pid in (cog_server.pid, stac_api.pid):
         os.kill(pid, 0)  # alive (raises if not); teardown stops them by this pid
     assert cog_server.pid != stac_api.pid != os.getpid()
+
+
+def test_cog_server_stopped_by_pid(tmp_path):
+    """A server started like the fixture's is gone after _stop_pid (the fixtures' teardown)."""
+    from s2_servers import _start, _stop_pid, free_port
+
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "a.tif").write_bytes(b"x" * 100)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    proc = _start(["cog", "--dir", str(tmp_path / "srv"), "--port", str(port)], tmp_path / "log", url + "_log")
+    assert _get(url + "a.tif")[0] == 200
+    _stop_pid(proc)
+    assert proc.poll() is not None
+    with pytest.raises(urllib.error.URLError):
+        _get(url + "a.tif")
+
+
+def test_postgres_cluster_stopped_at_exit():
+    from s2_servers import _pg_missing, postgres_cluster, skip_or_fail
+
+    if _pg_missing():
+        skip_or_fail(_pg_missing())
+    import psycopg
+
+    with postgres_cluster() as (dsn, _port):
+        with psycopg.connect(dsn) as c:
+            assert c.execute("SELECT extname FROM pg_extension WHERE extname = 'postgis'").fetchone()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn, connect_timeout=2).close()
