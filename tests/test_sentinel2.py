@@ -365,3 +365,23 @@ def test_stage_config_checks():
                      ({"datetime": "2024-10-31/2024-04-01"}, "sentinel2.datetime: .* ends before it starts")]:
         with pytest.raises(ConfigError, match=msg):
             check_config({**base, **bad}, 1.0)
+
+
+def test_make_grid_area_plots(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from aopflow.stages.sentinel2 import make_grid
+
+    tiles = write_tiles_csv(tmp_path / "tiles.csv", [(500000, 4100000, 501000, 4101000),
+                                                      (501000, 4100000, 502000, 4101000)])
+    plots = gpd.GeoDataFrame({"plotID": ["a", "b"]}, geometry=[Point(500333, 4100444), Point(501222, 4100555)],
+                             crs="EPSG:32611")
+    plots.to_file(tmp_path / "plots.gpkg")
+    make_grid(tiles, tmp_path / "grid.json", resolution=20, area="plots", plots_path=tmp_path / "plots.gpkg",
+              plots_buffer_m=50, aop_pixel_size=1.0, plots_options={"id_column": "plotID", "buffer_m": 20})
+    g = SiteGrid.read(tmp_path / "grid.json")
+    # Discs of 20 m around the points, + 50 m, snapped out to the 20 m grid.
+    assert g.bounds == (500260, 4100360, 501300, 4100640) and g.resolution == 20
+    make_grid(tiles, tmp_path / "site.json", resolution=20)
+    assert SiteGrid.read(tmp_path / "site.json").bounds == (500000, 4100000, 502000, 4101000)
