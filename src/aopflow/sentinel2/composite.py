@@ -47,7 +47,7 @@ from aopflow.raster import GTIFF_OPTS
 log = logging.getLogger(__name__)
 
 #: Working-memory budget (bytes) of one window of :func:`median_composite`.
-WINDOW_BYTES = 128 * 2**20
+WINDOW_BYTES = 64 * 2**20
 
 #: Composite period name -> function ``date -> label`` (``all`` has the single label "all").
 _SEASONS = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM", 6: "JJA", 7: "JJA",
@@ -244,6 +244,8 @@ def median_composite(
     n = len(ndvi_paths)
     tags = {"composite": "median", "n_dates": str(n), **dict(tags or {})}
     with ExitStack() as stack:
+        # Whole rows are read once each: GDAL's block cache (default 5 % of RAM) buys nothing.
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=64))
         ndvi_srcs = _open_all(stack, list(ndvi_paths), "NDVI") if n else []
         refl_srcs = (_open_all(stack, list(reflectance_paths), "reflectance")
                      if reflectance_paths is not None and n else [])
@@ -257,8 +259,9 @@ def median_composite(
         nb = band_src.count if reflectance_paths is not None else 0
         width, height = g.width, g.height
         if window_rows is None:
-            # float32 stack + sorted copy + take/where temporaries: ~4 copies of one band stack.
-            per_row = n * width * 4 * 4
+            # float32 stack + sorted copy + take/where temporaries: ~4 copies of the stack of
+            # all dates' bands of a row.
+            per_row = n * width * 4 * 4 * max(1, nb)
             window_rows = max(1, WINDOW_BYTES // max(per_row, 1))
         window_rows = int(window_rows)
         if window_rows < 1:
@@ -291,11 +294,13 @@ def median_composite(
                 del block
                 dsts["ndvi"].write(med, 1, window=win)
                 dsts["count"].write(np.minimum(count, 65535).astype(np.uint16), 1, window=win)
-                for b in range(1, nb + 1):
-                    block = np.stack([s.read(b, window=win, out_dtype="float32")
+                if nb:
+                    # All bands of a date in one read: the files are pixel-interleaved, so a
+                    # read per band would decompress every tile once per band.
+                    block = np.stack([s.read(window=win, out_dtype="float32")
                                       for s in refl_srcs]
-                                     or [np.full((win.height, width), np.nan, np.float32)])
-                    dsts["reflectance"].write(nan_median(block)[0], b, window=win)
+                                     or [np.full((nb, win.height, width), np.nan, np.float32)])
+                    dsts["reflectance"].write(nan_median(block)[0], window=win)
                     del block
             for k, d in enumerate(descriptions, start=1):
                 if d:

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 BASE_STATS = ("count", "mean", "median", "std")
 
 #: Most panels of the small-multiples figure; more plots are listed as left out in the title.
-MAX_PANELS = 48
+MAX_PANELS = 36
 
 
 def timeseries_stats(stats: Sequence[str], percentiles: Sequence[float]) -> list[str]:
@@ -169,22 +169,30 @@ def plot_timeseries(
     ``min_valid_fraction`` over the site) are drawn as hollow markers.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedFormatter, FixedLocator
 
     if stat not in table.columns:
         raise InputDataError(f"Statistic {stat!r} is not a column of the NDVI time series.")
     if len(table) == 0:
         raise InputDataError(f"The NDVI time series for {png_path} has no rows to draw.")
     ids = list(dict.fromkeys(table[id_column].tolist()))
+    # x: days since the first date; month ticks placed once (date locators on dozens of shared
+    # axes cost seconds per panel).
+    days = pd.to_datetime(table["date"])
+    t0 = days.min()
     series = {}
-    for pid, grp in table.groupby(id_column, sort=False):
-        grp = grp.sort_values("date")
-        series[pid] = (pd.to_datetime(grp["date"]).to_numpy(),
-                       np.asarray(grp[stat], dtype=np.float64),
+    for pid, grp in table.assign(_t=(days - t0).dt.days).groupby(id_column, sort=False):
+        grp = grp.sort_values("_t")
+        series[pid] = (grp["_t"].to_numpy(float), np.asarray(grp[stat], dtype=np.float64),
                        np.asarray(grp["used"], dtype=bool))
+    months = pd.date_range(t0.to_period("M").to_timestamp(), days.max(), freq="MS")
+    months = months[months >= t0] if len(months[months >= t0]) else months[:1]
     small = len(ids) > 8
     shown = ids[:MAX_PANELS] if small else ids
+    step = max(1, math.ceil(len(months) / (4 if small else 8)))
+    ticks = [(m - t0).days for m in months[::step]]
+    labels = [m.strftime("%b") if i else m.strftime("%b %Y") for i, m in enumerate(months[::step])]
     if small:
         ncols = math.ceil(math.sqrt(len(shown)))
         nrows = math.ceil(len(shown) / ncols)
@@ -192,10 +200,13 @@ def plot_timeseries(
         axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
         for ax in axes[len(shown):]:
             ax.set_visible(False)
+        fig.subplots_adjust(left=0.05, right=0.99, bottom=0.06, top=1 - 0.5 / fig.get_figheight(),
+                            wspace=0.08, hspace=0.35)
     else:
         fig = Figure(figsize=(8, 4.5))
         ax0 = fig.subplots()
         axes = [ax0] * len(shown)
+        fig.subplots_adjust(left=0.1, right=0.97, bottom=0.1, top=0.9)
     for k, (ax, pid) in enumerate(zip(axes, shown)):
         t, v, u = series[pid]
         colour = f"C{k % 10}" if not small else "C0"
@@ -203,19 +214,17 @@ def plot_timeseries(
         ax.plot(t[u], v[u], "o", color=colour, ms=3.5)
         ax.plot(t[~u], v[~u], "o", mfc="none", mec=colour, ms=3.5)
         if small:
-            ax.set_title(str(pid), fontsize=8)
+            ax.set_title(str(pid), fontsize=8, pad=2)
             ax.tick_params(labelsize=7)
-        locator = AutoDateLocator(maxticks=4 if small else 8)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         ax.grid(True, alpha=0.3)
+    axes[0].xaxis.set_major_locator(FixedLocator(ticks))
+    axes[0].xaxis.set_major_formatter(FixedFormatter(labels))
     if not small:
         axes[0].set_ylabel(f"NDVI ({stat} over the plot)")
         axes[0].legend(fontsize=8, ncols=2 if len(shown) > 4 else 1)
     more = f" (first {len(shown)} of {len(ids)} plots)" if len(shown) < len(ids) else ""
     fig.suptitle(f"{title}: {stat}{more}; hollow = date below min_valid_fraction, "
                  f"gap = plot masked", fontsize=9)
-    fig.tight_layout()
     FigureCanvasAgg(fig)
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
