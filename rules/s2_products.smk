@@ -55,6 +55,11 @@ def downscale_source(wildcards):
     """
     product = wildcards.product
     if product in S2P_DOWNSCALE:
+        if not S2["source"]:
+            raise ValueError(
+                f"downscale.products: {product} is a Sentinel-2 product, but the Sentinel-2 "
+                "stage is off (sentinel2.source: null); set sentinel2.source or remove it."
+            )
         return S2P_DOWNSCALE[product]
     m = re.fullmatch(r"s2_ndvi_(\d{4}-\d{2}-\d{2})", product)
     if m:
