@@ -18,7 +18,9 @@ a no-data swath edge on the 11SMB scenes. Items follow Earth Search v1 like the 
     scenes = bench_scenes(OUT / "scenes")   # generated once (a few minutes), then reused
     scenes.dir, scenes.items_json, scenes.grid  # grid: aopflow.sentinel2.grid.SiteGrid
 
-Run alone to (re)generate: ``python bench/s2_scenes.py [--force]``.
+Run alone to (re)generate: ``python bench/s2_scenes.py [--force]``. Cost, measured here:
+3 CPU-minutes (8 min wall on the shared 2 cores), peak RSS 0.8 GB, 3.3 GiB of COGs (red/nir
+~180 MB each, like real L2A bands); an interrupted run resumes (finished COGs are kept).
 """
 
 from __future__ import annotations
@@ -117,7 +119,12 @@ def _clouds(X: np.ndarray, Y: np.ndarray, date: dt.date, fraction: float) -> np.
 
 
 def _write_cog(path: Path, height: int, width: int, transform, dtype: str, blocks, resampling: str):
-    """Write row blocks (``blocks`` yields (row0, array)) to a tiled GTiff, then copy to a COG."""
+    """Write row blocks (``blocks`` yields (row0, array)) to a tiled GTiff, then copy to a COG.
+
+    An existing ``path`` is kept (an interrupted generation resumes where it stopped).
+    """
+    if path.exists():
+        return
     build = path.with_name(f".{path.name}.build.tif")
     with rasterio.open(build, "w", driver="GTiff", width=width, height=height, count=1, dtype=dtype,
                        crs=f"EPSG:{EPSG}", transform=transform, nodata=0, tiled=True,
@@ -126,7 +133,8 @@ def _write_cog(path: Path, height: int, width: int, transform, dtype: str, block
             dst.write(arr, 1, window=Window(0, r0, width, arr.shape[0]))
     try:
         with atomic_path(path) as tmp:
-            rasterio.shutil.copy(build, tmp, driver="COG", compress="deflate", predictor=2,
+            # Deflate level 1: a third of the default level's time, files ~10 % larger.
+            rasterio.shutil.copy(build, tmp, driver="COG", compress="deflate", level=1, predictor=2,
                                  blocksize=1024, overview_resampling=resampling, bigtiff="no")
     finally:
         build.unlink(missing_ok=True)
@@ -199,9 +207,11 @@ def bench_scenes(out_dir: str | Path, force: bool = False) -> BenchScenes:
             Path(a["href"]).exists() for f in doc["features"] for a in f["assets"].values()
         ):
             return BenchScenes(out, items_json, site_grid())
-    if out.exists():
+    if force and out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for part in out.rglob(".*.tif*"):  # leftovers of an interrupted run
+        part.unlink()
     rng = np.random.default_rng(14)
     noise = rng.integers(-40, 41, size=(1098, N), dtype=np.int32)  # one block, reused (rolled)
     items = []
