@@ -41,10 +41,14 @@ THREADS = 2
 def worker_aopflow(args) -> None:
     from aopflow.stages.sentinel2 import process_date
 
+    import odc.stac  # noqa: F401  (imported by the job anyway; timed apart from the work)
+
+    t0 = time.perf_counter()
     items = json.loads(Path(args.items).read_text())
     out = Path(args.out)
     process_date(args.grid, items, args.date, out / "reflectance.tif", out / "ndvi.tif", out / "summary.csv",
                  bands=["red", "nir"], mask_classes=MASK, threads=THREADS, max_connections=4)
+    print(json.dumps({"work_s": time.perf_counter() - t0}))
 
 
 def worker_seed(args) -> None:
@@ -56,6 +60,7 @@ def worker_seed(args) -> None:
     from aopflow.sentinel2.load import GDAL_HTTP_ENV
 
     os.environ.update(GDAL_HTTP_ENV)
+    t0 = time.perf_counter()
     grid = SiteGrid.read(args.grid)
     item = json.loads(Path(args.items).read_text())[0]
     with dask.config.set(scheduler="threads", num_workers=THREADS):
@@ -66,11 +71,13 @@ def worker_seed(args) -> None:
             bands[b] = da.where(da != 0) * rb["scale"] + rb["offset"]
         ndvi = ((bands["nir"] - bands["red"]) / (bands["nir"] + bands["red"])).compute()  # the whole band
         site = ndvi.rio.clip_box(*grid.bounds)
-        print(json.dumps({"shape": list(site.shape), "mean": float(np.nanmean(site.values))}))
+        mean = float(np.nanmean(site.values))
+    print(json.dumps({"work_s": time.perf_counter() - t0, "shape": list(site.shape), "mean": mean}))
 
 
-def run_child(mode: str, items: Path, grid: Path, date: str, out: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one worker subprocess."""
+def run_child(mode: str, items: Path, grid: Path, date: str, out: Path) -> dict:
+    """Wall seconds, the work's seconds (after imports), CPU seconds (user + system) and peak
+    RSS (MiB) of one worker subprocess."""
     cmd = [sys.executable, __file__, "--worker", mode, "--items", str(items), "--grid", str(grid),
            "--date", date, "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
@@ -81,7 +88,8 @@ def run_child(mode: str, items: Path, grid: Path, date: str, out: Path) -> tuple
     out_, err = proc.stdout.read(), proc.stderr.read()
     if status != 0:
         raise RuntimeError(f"{mode} {date} failed:\n{out_.decode()[-2000:]}\n{err.decode()[-4000:]}")
-    return wall, ru.ru_maxrss / 1024
+    work = json.loads(out_.decode().strip().splitlines()[-1])["work_s"]
+    return {"s": wall, "work_s": work, "cpu_s": ru.ru_utime + ru.ru_stime, "mb": ru.ru_maxrss / 1024}
 
 
 def main() -> None:
@@ -122,24 +130,36 @@ def main() -> None:
             f = OUT / "items" / f"{date}.json"
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(json.dumps([trim_item(i, ["red", "nir", "scl"]) for i in its]))
-            a_wall, a_mem = run_child("aopflow", f, grid_json, date, OUT / "dates" / date)
-            row = {"date": date, "items": len(its), "aopflow_s": a_wall, "aopflow_mb": a_mem}
+            a = run_child("aopflow", f, grid_json, date, OUT / "dates" / date)
+            row = {"date": date, "items": len(its), **{f"aopflow_{k}": v for k, v in a.items()}}
             if len(rows) < args.seed_dates:
-                row["seed_s"], row["seed_mb"] = run_child("seed", f, grid_json, date, OUT / "seed" / date)
+                row.update({f"seed_{k}": v for k, v in run_child("seed", f, grid_json, date,
+                                                                  OUT / "seed" / date).items()})
             rows.append(row)
-            seed = (f"seed (whole bands, first item) {row['seed_s']:6.1f} s {row['seed_mb']:6.0f} MiB"
-                    if "seed_s" in row else "seed not run")
-            print(f"{date} ({len(its)} item(s)): aopflow {a_wall:6.1f} s {a_mem:6.0f} MiB | {seed}", flush=True)
+
+            def fmt(m):
+                return (f"{row[m + '_s']:5.1f} s (work {row[m + '_work_s']:5.1f} s, cpu {row[m + '_cpu_s']:5.1f} s) "
+                        f"{row[m + '_mb']:5.0f} MiB") if m + "_s" in row else "not run"
+
+            print(f"{date} ({len(its)} item(s)): aopflow {fmt('aopflow')} | seed (whole bands, first item) "
+                  f"{fmt('seed')}", flush=True)
     finally:
         _stop_pid(proc)
-    med = {k: statistics.median(r[k] for r in rows if k in r) for k in ("aopflow_s", "aopflow_mb", "seed_s", "seed_mb")}
-    summary = {"rows": rows, "median": med, "speedup": med["seed_s"] / med["aopflow_s"],
+    keys = [f"{m}_{k}" for m in ("aopflow", "seed") for k in ("s", "work_s", "cpu_s", "mb")]
+    med = {k: statistics.median(r[k] for r in rows if k in r) for k in keys}
+    summary = {"rows": rows, "median": med, "load_average": os.getloadavg(),
+               "speedup": med["seed_s"] / med["aopflow_s"],
+               "work_speedup": med["seed_work_s"] / med["aopflow_work_s"],
+               "cpu_ratio": med["seed_cpu_s"] / med["aopflow_cpu_s"],
                "memory_ratio": med["seed_mb"] / med["aopflow_mb"],
                "max_aopflow_mb": max(r["aopflow_mb"] for r in rows)}
     (OUT / "results.json").write_text(json.dumps(summary, indent=1))
-    print(f"median per date: aopflow {med['aopflow_s']:.1f} s / {med['aopflow_mb']:.0f} MiB; seed "
-          f"{med['seed_s']:.1f} s / {med['seed_mb']:.0f} MiB -> {summary['speedup']:.1f}x faster, "
-          f"{summary['memory_ratio']:.1f}x less memory; max aopflow peak {summary['max_aopflow_mb']:.0f} MiB")
+    print(f"median per date: aopflow {med['aopflow_s']:.1f} s (work {med['aopflow_work_s']:.1f} s, cpu "
+          f"{med['aopflow_cpu_s']:.1f} s) / {med['aopflow_mb']:.0f} MiB; seed {med['seed_s']:.1f} s (work "
+          f"{med['seed_work_s']:.1f} s, cpu {med['seed_cpu_s']:.1f} s) / {med['seed_mb']:.0f} MiB -> "
+          f"{summary['speedup']:.1f}x faster ({summary['work_speedup']:.1f}x after imports, "
+          f"{summary['cpu_ratio']:.1f}x less CPU), {summary['memory_ratio']:.1f}x less memory; max aopflow peak "
+          f"{summary['max_aopflow_mb']:.0f} MiB; load average {summary['load_average'][0]:.1f}")
 
 
 if __name__ == "__main__":

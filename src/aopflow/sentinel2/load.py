@@ -206,7 +206,7 @@ def _gdal_env(max_connections: int):
 
 
 def write_cog(path, data: np.ndarray, grid: SiteGrid, band_names: Sequence[str] | None = None,
-              tags: dict | None = None):
+              tags: dict | None = None, threads: int = 1):
     """Atomically write float32 ``data`` ((rows, cols) or (bands, rows, cols), NaN = nodata) as a
     Cloud-Optimized GeoTIFF on ``grid`` (DEFLATE, predictor 3, internal overviews)."""
     import rasterio
@@ -217,7 +217,8 @@ def write_cog(path, data: np.ndarray, grid: SiteGrid, band_names: Sequence[str] 
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", driver="COG", width=grid.width, height=grid.height, count=arr.shape[0],
                            dtype="float32", crs=grid.crs, transform=grid.transform, nodata=float("nan"),
-                           compress="DEFLATE", predictor=3, blocksize=256, overview_resampling="nearest") as dst:
+                           compress="DEFLATE", predictor=3, blocksize=256, overview_resampling="nearest",
+                           num_threads=max(1, int(threads))) as dst:
             dst.write(arr.astype(np.float32))
             for i, name in enumerate(band_names or [], 1):
                 dst.set_band_description(i, str(name))

@@ -112,8 +112,8 @@ def process_date(grid_json, items: Sequence[dict], date: str, reflectance_tif, n
     tags = {"date": date, "items": ";".join(prod.items), "mask_classes": ",".join(map(str, mask_classes)),
             "scale_offset": " | ".join(f"{i}: " + ";".join(f"{b}:{s.label()}" for b, s in sc.items())
                                         for i, sc in prod.scalings.items())}
-    write_cog(reflectance_tif, prod.reflectance, grid, band_names=list(bands), tags=tags)
-    write_cog(ndvi_tif, nd, grid, band_names=["ndvi"], tags=tags)
+    write_cog(reflectance_tif, prod.reflectance, grid, band_names=list(bands), tags=tags, threads=threads)
+    write_cog(ndvi_tif, nd, grid, band_names=["ndvi"], tags=tags, threads=threads)
     frac = n_valid / n_area if n_area else 0.0
     log.info("date %s: %d of %d pixels valid (%.3f)", date, n_valid, n_area, frac)
     with atomic_path(summary_csv) as tmp:
