@@ -86,11 +86,16 @@ def generate(root: Path, n_plots: int, dates_dir: Path) -> None:
             w.writerows(rows)
     plots = root / "plots.gpkg"
     if not plots.exists():
-        pts = rng.uniform(500000 + 100, 500000 + SIZE * 10 - 100, size=(n_plots, 2))
-        pts[:, 1] += 4110000 - SIZE * 10 - 500000
+        import rasterio
+
+        with rasterio.open(next(dates_dir.glob("*/ndvi.tif"))) as src:
+            left, bottom, right, top = src.bounds
+            crs = src.crs
+        pts = np.column_stack([rng.uniform(left + 100, right - 100, n_plots),
+                               rng.uniform(bottom + 100, top - 100, n_plots)])
         gdf = gpd.GeoDataFrame({"plotID": [f"P{i:04d}" for i in range(n_plots)]},
                                geometry=[shapely.Point(px, py).buffer(20, quad_segs=16)
-                                         for px, py in pts], crs="EPSG:32611")
+                                         for px, py in pts], crs=crs)
         gdf.to_file(plots, driver="GPKG")
 
 
@@ -113,7 +118,7 @@ s2_composite(S, ndvi, refl, ndvi_out=O / "ndvi_median.tif",
 from aopflow.sentinel2.timeseries import ndvi_timeseries, write_timeseries
 from aopflow.sentinel2.composite import date_of_path
 from aopflow.zonal import read_plots
-plots = read_plots(R / "plots.gpkg", id_column="plotID", target_crs="EPSG:32611")
+plots = read_plots(R / "plots.gpkg", id_column="plotID", target_crs=rasterio.open(ndvi[0]).crs)
 table = ndvi_timeseries(plots, {date_of_path(p): p for p in ndvi}, id_column="plotID",
                         stats=["min", "max"], percentiles=[10, 90])
 write_timeseries(table, O / "ts.csv", O / "ts.gpkg")
@@ -168,7 +173,7 @@ def main() -> None:
                     help="a folder of {date}/ndvi.tif + reflectance.tif (e.g. S2-STAGE's "
                          "bench/out/sentinel2/dates); default: generated under bench/out/")
     args = ap.parse_args()
-    root = OUT / "site"
+    root = OUT / ("site" if args.dates_dir is None else "site_" + args.dates_dir.parent.name)
     dates_dir = args.dates_dir or root / "dates"
     sys.path.insert(0, str(HERE.parent / "src"))
     t0 = time.perf_counter()
