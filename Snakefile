@@ -20,6 +20,8 @@ include: "rules/spectral.smk"
 include: "rules/mosaic.smk"
 include: "rules/figures.smk"
 include: "rules/zonal.smk"
+include: "rules/sentinel2.smk"
+include: "rules/s2_products.smk"
 include: "rules/downscale.smk"
 
 

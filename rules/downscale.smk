@@ -1,10 +1,11 @@
 # Site mosaics aggregated to coarser resolutions: block mean (continuous) or majority (classes).
+# Sentinel-2 products too, by name (downscale_source in rules/s2_products.smk).
 # Module: aopflow.stages.downscale.
 
 
 rule downscale:
     input:
-        f"{OUT}/mosaic/{{product}}.tif",
+        downscale_source,
     output:
         f"{OUT}/downscale/{{product}}_{{res}}m.tif",
     log:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.workflow
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
-    wd, cfg = new_workflow(tmp, **tiny_demo())
+    wd, cfg = new_workflow(tmp, **tiny_demo(sentinel2={"source": "demo", "resolution": 20}))
     proc = snakemake(wd, "--configfile", str(cfg))
     return wd, cfg, proc
 
@@ -146,7 +146,8 @@ def test_local_tile_outside_its_named_cell(tmp_path):
 
 
 EXPECTED_FIGURES = {"wqi.png", "rgb.png", "endmembers.png", "abundance.png", "sam.png", "sid.png", "ndvi.png",
-                    "mean_abundance.png"}
+                    "mean_abundance.png", "s2_ndvi_dates.png", "s2_valid_fraction.png",
+                    "s2_composite.png", "s2_ndvi_timeseries.png", "s2_aop_vs_s2.png", "s2_aop_vs_s2_plots.png"}
 
 # Loads every image embedded in the report into an <img> and reports its natural size.
 RENDER_ALL = """
@@ -185,7 +186,8 @@ def test_html_report_renders_every_figure(demo_run):
             assert has_caption, f"{name} has no caption"
         tables = driver.execute_script(
             "return Object.keys(results).filter(k => results[k].mime_type === 'text/csv' && results[k].caption)")
-        assert {Path(t).name for t in tables} >= {"ndvi.csv", "sam.csv", "mean_abundance.csv"}
+        assert {Path(t).name for t in tables} >= {"ndvi.csv", "sam.csv", "mean_abundance.csv", "aop_vs_s2.csv",
+                                                  "aop_vs_s2_plots.csv", "s2_ndvi_timeseries.csv"}
         # Through the report's own UI: open "Site overview", show the WQI map.
         [link] = [e for e in driver.find_elements(By.CSS_SELECTOR, "a, button") if e.text == "Site overview"]
         link.click()

@@ -69,8 +69,12 @@ def mean_nodata(nodata: float | None) -> float:
 
 
 def _block_mean(array: np.ndarray, valid: np.ndarray, fy: int, fx: int,
-                nodata: float | None) -> np.ndarray:
-    """Mean of the valid pixels of each block, float32; empty blocks -> :func:`mean_nodata`."""
+                nodata: float | None, min_valid_fraction: float = 0.0) -> np.ndarray:
+    """Mean of the valid pixels of each block, float32; empty blocks -> :func:`mean_nodata`.
+
+    A block whose valid pixels are fewer than ``min_valid_fraction`` of its pixels (those
+    that exist, at the right/bottom edges) is nodata too.
+    """
     values = np.where(valid, array, 0).astype(np.float64)
     # Sum over the block axes without the (larger) transposed copy of _blocks.
     b, r, c = values.shape
@@ -80,6 +84,10 @@ def _block_mean(array: np.ndarray, valid: np.ndarray, fy: int, fx: int,
     count = np.pad(valid, pad).reshape(b, ro, fy, co, fx).sum(axis=(2, 4))
     out = np.full(total.shape, mean_nodata(nodata), dtype=np.float32)
     has = count > 0
+    if min_valid_fraction > 0:
+        size = np.pad(np.ones((r, c), dtype=np.int64), pad[1:]).reshape(ro, fy, co, fx).sum(
+            axis=(1, 3))
+        has &= count >= min_valid_fraction * size
     out[has] = total[has] / count[has]
     return out
 
@@ -129,7 +137,8 @@ def _check_method(method: str) -> Callable[..., np.ndarray]:
 
 
 def block_aggregate(array: np.ndarray, factor: int | tuple[int, int], method: str,
-                    nodata: float | None = None) -> np.ndarray:
+                    nodata: float | None = None, *,
+                    min_valid_fraction: float = 0.0) -> np.ndarray:
     """Aggregate ``factor`` x ``factor`` pixel blocks of an array.
 
     Args:
@@ -137,6 +146,8 @@ def block_aggregate(array: np.ndarray, factor: int | tuple[int, int], method: st
         factor: block size in pixels (an int, or ``(rows, cols)``).
         method: a key of :data:`DOWNSCALE_METHODS`.
         nodata: value ignored inside blocks (NaN is always ignored).
+        min_valid_fraction: ``mean`` only: a block with fewer valid pixels than this fraction
+            of its pixels is nodata (0: any valid pixel will do).
 
     Returns:
         ``(ceil(rows/fy), ceil(cols/fx))`` (or with the band axis first): float32 for ``mean``
@@ -149,7 +160,14 @@ def block_aggregate(array: np.ndarray, factor: int | tuple[int, int], method: st
     if arr.ndim not in (2, 3):
         raise InputDataError(f"block_aggregate needs a 2-D or 3-D array, got shape {arr.shape}.")
     arr3 = arr[None] if arr.ndim == 2 else arr
-    out = func(arr3, valid_mask(arr3, nodata), fy, fx, nodata)
+    if min_valid_fraction:
+        if method != "mean" or not 0 <= min_valid_fraction <= 1:
+            raise ConfigError(
+                f"min_valid_fraction {min_valid_fraction!r} needs method 'mean' and a value "
+                f"in [0, 1] (sentinel2.compare_min_aop_fraction).")
+        out = _block_mean(arr3, valid_mask(arr3, nodata), fy, fx, nodata, min_valid_fraction)
+    else:
+        out = func(arr3, valid_mask(arr3, nodata), fy, fx, nodata)
     return out[0] if arr.ndim == 2 else out
 
 

@@ -1,0 +1,387 @@
+"""Unit tests of aopflow.sentinel2 (grid, scaling, search filters, per-date loading) on small
+COGs written in the test, and of the stage functions on the generated demo scenes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+
+from aopflow.errors import ConfigError, DownloadError, InputDataError
+from aopflow.sentinel2 import search as s2s
+from aopflow.sentinel2.grid import SiteGrid, check_resolution, site_grid, snap_out
+from aopflow.sentinel2.load import load_date, ndvi
+from aopflow.sentinel2.scaling import asset_scaling, baseline_offset, item_scalings, parse_baseline, to_reflectance
+
+SITE_EPSG = 32611
+SITE = (500000.0, 4100000.0, 501600.0, 4101600.0)  # 1.6 x 1.6 km, corner on the 1 km grid
+MASK = [0, 1, 3, 8, 9, 10]
+
+
+# ---- small scenes written here ----------------------------------------------------------------
+
+def _write_cog(path: Path, arr: np.ndarray, epsg: int, transform: Affine, dtype: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="COG", width=arr.shape[1], height=arr.shape[0], count=1, dtype=dtype,
+                       crs=f"EPSG:{epsg}", transform=transform, nodata=0, compress="DEFLATE", blocksize=256) as d:
+        d.write(arr.astype(dtype), 1)
+
+
+def make_item(root: Path, iid: str, epsg: int, left: float, top: float, dn: dict, scl: np.ndarray, *,
+              baseline: str = "05.09", when: str = "2024-06-01T18:30:00Z", raster_bands: bool = True,
+              cloud: float = 5.0, offset: float | None = None) -> dict:
+    """An Earth-Search-like item with COG assets ``dn`` (10 m uint16) and ``scl`` (20 m uint8)
+    whose upper-left corner is (left, top) in EPSG:``epsg``."""
+    rows, cols = next(iter(dn.values())).shape
+    off = (-0.1 if parse_baseline(baseline) >= (4, 0) else 0.0) if offset is None else offset
+    assets = {}
+    for b, a in dn.items():
+        tr = Affine(10, 0, left, 0, -10, top)
+        p = root / iid / f"{b}.tif"
+        _write_cog(p, a, epsg, tr, "uint16")
+        assets[b] = {"href": str(p), "type": "image/tiff; application=geotiff; profile=cloud-optimized", "gsd": 10,
+                     "proj:shape": [rows, cols], "proj:transform": list(tr)[:6], "roles": ["data", "reflectance"]}
+        if raster_bands:
+            assets[b]["raster:bands"] = [{"nodata": 0, "data_type": "uint16", "spatial_resolution": 10,
+                                          "scale": 0.0001, "offset": off}]
+    tr = Affine(20, 0, left, 0, -20, top)
+    p = root / iid / "scl.tif"
+    _write_cog(p, scl, epsg, tr, "uint8")
+    assets["scl"] = {"href": str(p), "type": "image/tiff", "proj:shape": list(scl.shape),
+                     "proj:transform": list(tr)[:6], "roles": ["data"],
+                     "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}]}
+    t = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
+    b4 = t.transform_bounds(left, top - rows * 10, left + cols * 10, top, densify_pts=21)
+    ring = [[b4[0], b4[1]], [b4[2], b4[1]], [b4[2], b4[3]], [b4[0], b4[3]], [b4[0], b4[1]]]
+    return {"type": "Feature", "stac_version": "1.0.0",
+            "stac_extensions": ["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+                                "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+                                "https://stac-extensions.github.io/eo/v1.1.0/schema.json"],
+            "id": iid, "collection": "sentinel-2-l2a", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "bbox": list(b4), "links": [],
+            "properties": {"datetime": when, "eo:cloud_cover": cloud, "proj:epsg": epsg,
+                           "s2:processing_baseline": baseline, "mgrs:utm_zone": epsg % 100,
+                           "mgrs:latitude_band": "S", "mgrs:grid_square": "MB"},
+            "assets": assets}
+
+
+def scene_dn(seed: int, shape=(240, 240)):
+    rng = np.random.default_rng(seed)
+    red = rng.integers(1100, 3000, shape).astype(np.uint16)
+    nir = rng.integers(3000, 6000, shape).astype(np.uint16)
+    return {"red": red, "nir": nir}
+
+
+@pytest.fixture
+def grid() -> SiteGrid:
+    return SiteGrid.from_bounds(SITE_EPSG, SITE, 10)
+
+
+def write_tiles_csv(path: Path, boxes, epsg=SITE_EPSG) -> Path:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["tile", "file", "epsg", "left", "bottom", "right", "top"])
+        for b in boxes:
+            w.writerow([f"{int(b[0])}_{int(b[1])}", "x.h5", epsg, *b])
+    return path
+
+
+# ---- grid --------------------------------------------------------------------------------------
+
+def test_grid_from_tiles_is_on_the_1km_lattice(tmp_path):
+    # Two 600 m tiles (30 px at 20 m) in 1 km cells: the grid spans their cells' union.
+    tiles = write_tiles_csv(tmp_path / "tiles.csv", [(500000, 4100000, 500600, 4100600),
+                                                      (501000, 4101000, 501600, 4101600)])
+    g = site_grid(tiles, 20, aop_pixel_size=20)
+    assert g.bounds == (500000, 4100000, 502000, 4102000) and g.shape == (100, 100) and g.crs == "EPSG:32611"
+    assert g.transform == Affine(20, 0, 500000, 0, -20, 4102000)
+    # Every 1 km tile edge is a grid line, and one S2 pixel is a whole block of AOP pixels.
+    for edge in (500000, 501000, 502000):
+        assert ((edge - g.bounds[0]) / g.resolution).is_integer()
+    gb = g.geobox()
+    assert gb.shape == (100, 100) and gb.crs.epsg == 32611
+    assert SiteGrid.from_dict(g.to_dict()) == g
+
+
+def test_grid_snaps_areas_outwards(tmp_path):
+    tiles = write_tiles_csv(tmp_path / "tiles.csv", [(500000, 4100000, 501000, 4101000)])
+    g = site_grid(tiles, 10, area=[500123.4, 4100007, 500456.1, 4100333.3])
+    assert g.bounds == (500120, 4100000, 500460, 4100340)
+    p = site_grid(tiles, 50, area="plots", plots_bounds=(500210, 4100220, 500260, 4100300), plots_buffer_m=30)
+    assert p.bounds == (500150, 4100150, 500300, 4100350)
+    assert snap_out((0.0000001, 9.9999999, 20.0, 30.0), 10) == (0, 10, 20, 30)
+
+
+@pytest.mark.parametrize(("res", "aop", "msg"), [(30, None, "does not divide the 1000 m"),
+                                                  (10, 20, "not a whole number of AOP pixels"),
+                                                  (25, 10, "not a whole number of AOP pixels")])
+def test_grid_resolution_checks(res, aop, msg):
+    with pytest.raises(ConfigError, match=msg):
+        check_resolution(res, aop)
+    check_resolution(20, 10)
+    check_resolution(10, 1)
+
+
+def test_grid_area_far_from_site_is_a_crs_mixup(tmp_path):
+    tiles = write_tiles_csv(tmp_path / "tiles.csv", [(500000, 4100000, 501000, 4101000)])
+    with pytest.raises(ConfigError, match="sentinel2.area: .* more than 50 km from the site"):
+        site_grid(tiles, 10, area=[-117.1, 37.0, -117.0, 37.1])
+    with pytest.raises(ConfigError, match="sentinel2.area is 'plots' but no plots"):
+        site_grid(tiles, 10, area="plots")
+
+
+# ---- scaling -----------------------------------------------------------------------------------
+
+def test_scaling_by_baseline_and_raster_bands(tmp_path):
+    assert parse_baseline("05.09") == (5, 9) and parse_baseline("N0400") == (4, 0)
+    assert baseline_offset("03.01") == 0.0 and baseline_offset("04.00") == -0.1 and baseline_offset("05.10") == -0.1
+    item = {"id": "X", "properties": {"s2:processing_baseline": "03.01"},
+            "assets": {"red": {"raster:bands": [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]},
+                       "nir": {"href": "x"}, "scl": {}}}
+    # raster:bands wins (and a disagreement with the baseline is logged, not silently "fixed").
+    s = asset_scaling(item, "red")
+    assert (s.scale, s.offset, s.source) == (0.0001, -0.1, "raster:bands")
+    s = asset_scaling(item, "nir")
+    assert (s.scale, s.offset, s.source) == (0.0001, 0.0, "baseline 03.01")
+    item["properties"]["s2:processing_baseline"] = "04.00"
+    assert asset_scaling(item, "nir").offset == -0.1
+    assert asset_scaling(item, "scl").scale == 1.0
+    with pytest.raises(InputDataError, match="item X: no asset 'swir16'"):
+        item_scalings(item, ["red", "swir16"])
+    with pytest.raises(InputDataError, match="NN.NN"):
+        parse_baseline("five")
+
+
+def test_to_reflectance_is_one_float32_rounding():
+    dn = np.array([[0, 1, 1000, 1234, 65535]], dtype=np.uint16)
+    s = asset_scaling({"id": "A", "properties": {"s2:processing_baseline": "05.00"}, "assets": {"red": {}}}, "red")
+    r = to_reflectance(dn, s)
+    assert r.dtype == np.float32 and np.isnan(r[0, 0])
+    np.testing.assert_array_equal(r[0, 1:], np.float32(dn[0, 1:].astype(np.float64) * 0.0001 - 0.1))
+
+
+# ---- search filters and dates -----------------------------------------------------------------------
+
+def _feat(iid, when, cloud, lon=-117.0, lat=37.05, **props):
+    return {"id": iid, "collection": "sentinel-2-l2a", "bbox": [lon - 0.5, lat - 0.5, lon + 0.5, lat + 0.5],
+            "geometry": None, "properties": {"datetime": when, **({"eo:cloud_cover": cloud} if cloud is not None
+                                                                  else {}), **props}, "assets": {}}
+
+
+BBOX = (-117.0, 37.04, -116.98, 37.06)
+
+
+def test_cloud_recheck_drops_cloudy_and_unknown_items():
+    items = [_feat("a", "2024-06-01T18:40:00Z", 10), _feat("b", "2024-06-02T18:40:00Z", 31),
+             _feat("c", "2024-06-03T18:40:00Z", None), _feat("d", "2024-06-04T18:40:00Z", 30),
+             _feat("e", "2024-11-01T18:40:00Z", 1), _feat("f", "2024-06-05T18:40:00Z", 1, lon=-100)]
+    f = s2s.filter_items(items, bbox=BBOX, datetime="2024-04-01/2024-10-31", max_cloud_cover=30)
+    assert [i["id"] for i in f.kept] == ["a", "d"]
+    assert f.cloudy == ["b", "c"] and f.out_of_range == ["e"] and f.outside == ["f"]
+
+
+def test_datetime_ranges():
+    start, end = s2s.parse_datetime_range("2024-04-01/2024-10-31")
+    assert start.isoformat() == "2024-04-01T00:00:00+00:00" and end.isoformat() == "2024-10-31T23:59:59.999999+00:00"
+    assert s2s.parse_datetime_range("../2024-01-01")[0] is None
+    for bad, msg in [("2024-05-01/2024-04-01", "ends before"), ("2024-13-01/2024-12-01", "is not a date")]:
+        with pytest.raises(ConfigError, match=msg):
+            s2s.parse_datetime_range(bad)
+
+
+def test_solar_dates_group_same_day_scenes_of_two_zones():
+    lon = -117.0  # local solar time = UTC - 7.8 h
+    items = [_feat("z11", "2024-06-15T18:42:31Z", 1, **{"proj:epsg": 32611}),
+             _feat("z10", "2024-06-15T18:42:35Z", 1, **{"proj:epsg": 32610}),
+             # 03:00 UTC on the 16th is 19:12 solar time on the 15th at the site.
+             _feat("late", "2024-06-16T03:00:00Z", 1), _feat("next", "2024-06-16T18:42:00Z", 1)]
+    groups = s2s.group_by_date(items, lon)
+    assert {d: [i["id"] for i in its] for d, its in groups.items()} == {
+        "2024-06-15": ["z11", "z10", "late"], "2024-06-16": ["next"]}
+
+
+def test_static_search_errors(tmp_path):
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        _feat("a", "2024-06-01T18:40:00Z", 80), _feat("b", "2024-06-02T18:40:00Z", 90)]}))
+    with pytest.raises(ConfigError, match=r"no item .* with eo:cloud_cover <= 30; without the cloud filter 2 item"):
+        s2s.search_static(path, bbox=BBOX, datetime="2024-04-01/2024-10-31", max_cloud_cover=30, max_items=10)
+    with pytest.raises(ConfigError, match="sentinel2.area: the area .* lies outside every item's footprint"):
+        s2s.search_static(path, bbox=(10, 10, 10.1, 10.1), datetime="2024-04-01/2024-10-31", max_cloud_cover=100,
+                          max_items=10)
+    with pytest.raises(ConfigError, match="sentinel2.max_items: 2 items match"):
+        s2s.search_static(path, bbox=BBOX, datetime="2024-04-01/2024-10-31", max_cloud_cover=100, max_items=1)
+    assert len(s2s.search_static(path, bbox=BBOX, datetime="2024-04-01/2024-10-31", max_cloud_cover=100,
+                                 max_items=2)) == 2
+
+
+def test_unreachable_api_names_the_key():
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DownloadError, match=f"sentinel2.api_url: the STAC API at http://127.0.0.1:{port}/ could not"):
+        s2s.search_api(f"http://127.0.0.1:{port}/", "sentinel-2-l2a", bbox=BBOX, datetime="2024-06-01/2024-06-30",
+                       max_cloud_cover=30, max_items=10, retries=1, backoff=0.01, timeout=2)
+
+
+# ---- loading onto the grid ------------------------------------------------------------------------
+
+def test_load_on_grid_is_exact_and_masks_scl(tmp_path, grid):
+    dn = scene_dn(1, (280, 280))
+    dn["red"][50, 150] = 0  # nodata in one band only
+    scl = np.full((140, 140), 4, np.uint8)
+    scl[60:70, 60:70] = 9  # cloud
+    scl[80:90, 80:90] = 3  # shadow
+    scl[20:25, 90:95] = 2  # dark area: not masked by default
+    # The scene's corner at (499000, 4102000): the site is rows 40..200, cols 100..260 of the 10 m grid.
+    it = make_item(tmp_path, "A", SITE_EPSG, 499000, 4102000, dn, scl)
+    prod = load_date([it], grid, ["red", "nir"], MASK, threads=2)
+    win = (slice(40, 200), slice(100, 260))
+    scl10 = np.repeat(np.repeat(scl, 2, 0), 2, 1)[win]
+    for b in ("red", "nir"):
+        expected = np.float32(dn[b][win].astype(np.float64) * 0.0001 - 0.1)
+        expected[np.isin(scl10, MASK) | (dn["red"][win] == 0)] = np.nan
+        np.testing.assert_array_equal(prod.band(b), expected)
+    assert np.isnan(prod.band("nir")[50 - 40, 150 - 100])  # any band's nodata masks every band
+    assert prod.valid.sum() == 160 * 160 - 2 * 20 * 20 - 1  # a cloud, a shadow, one nodata pixel
+    assert np.isfinite(prod.band("red")[(20 * 2 - 40) + 2, (90 * 2 - 100) + 2])  # SCL 2 kept
+    # A mask_classes edit changes the mask (here: dark area too).
+    prod2 = load_date([it], grid, ["red", "nir"], [*MASK, 2], threads=1)
+    assert np.isnan(prod2.band("red")[(20 * 2 - 40) + 2, (90 * 2 - 100) + 2])
+
+
+def test_ndvi_right_before_and_after_baseline_0400(tmp_path, grid):
+    rng = np.random.default_rng(3)
+    red_r = rng.uniform(0.02, 0.1, (280, 280))
+    nir_r = rng.uniform(0.3, 0.5, (280, 280))
+    scl = np.full((140, 140), 4, np.uint8)
+    truth = (nir_r - red_r) / (nir_r + red_r)
+    win = (slice(40, 200), slice(100, 260))
+    for baseline, off in [("03.01", 0.0), ("05.09", -0.1)]:
+        dn = {"red": np.round((red_r - off) / 1e-4).astype(np.uint16),
+              "nir": np.round((nir_r - off) / 1e-4).astype(np.uint16)}
+        for rb in (True, False):  # from raster:bands, and from the baseline alone
+            it = make_item(tmp_path / f"{baseline}{rb}", f"I{baseline}", SITE_EPSG, 499000, 4102000, dn, scl,
+                           baseline=baseline, raster_bands=rb)
+            prod = load_date([it], grid, ["red", "nir"], MASK)
+            nd = ndvi(prod.band("red"), prod.band("nir"))
+            # DN rounding: |error| < 1e-3 in NDVI; an offset applied twice or not at all is off by > 0.05.
+            assert np.nanmax(np.abs(nd - truth[win])) < 1e-3, (baseline, rb)
+
+
+def test_two_zones_merge_on_grid_scene_first(tmp_path, grid):
+    # Site zone scene with no data over the east half of the site; a zone-10 scene covering it all.
+    dn = scene_dn(5)
+    dn["red"][:, 180:] = 0
+    dn["nir"][:, 180:] = 0
+    scl = np.full((120, 120), 4, np.uint8)
+    scl[:, 90:] = 0
+    a = make_item(tmp_path, "Z11", SITE_EPSG, 499000, 4102000, dn, scl, when="2024-06-15T18:42:31Z")
+    t = Transformer.from_crs(SITE_EPSG, 32610, always_xy=True)
+    x0, y0, x1, y1 = t.transform_bounds(*SITE)
+    left, top = np.floor(x0 / 20) * 20 - 400, np.ceil(y1 / 20) * 20 + 400
+    dn10 = scene_dn(6, (280, 280))
+    b = make_item(tmp_path, "Z10", 32610, left, top, dn10, np.full((140, 140), 4, np.uint8),
+                  when="2024-06-15T18:42:35Z")
+    prod = load_date([b, a], grid, ["red", "nir"], MASK)  # order given does not matter
+    assert prod.items == ["Z11", "Z10"]
+    assert prod.valid.all()
+    win = (slice(40, 200), slice(100, 180))  # the site columns the zone-11 scene covers
+    np.testing.assert_array_equal(prod.band("red")[:, :80], np.float32(dn["red"][win] * 1e-4 - 0.1))
+    # East of the swath edge: the zone-10 scene's values, nearest-resampled.
+    east = prod.band("red")[:, 80:]
+    assert np.isfinite(east).all()
+    # Each reprojected pixel is the zone-10 pixel containing the site pixel's centre, except where
+    # that centre lies within 1e-3 pixel of a zone-10 pixel edge.
+    rows, cols = np.mgrid[0:160, 80:160]
+    xs = grid.bounds[0] + (cols + 0.5) * 10
+    ys = grid.bounds[3] - (rows + 0.5) * 10
+    xz, yz = t.transform(xs, ys)
+    ci, ri = (xz - left) / 10, (top - yz) / 10
+    expected = np.float32(dn10["red"][ri.astype(int), ci.astype(int)] * 1e-4 - 0.1)
+    interior = (np.abs(ci - np.round(ci)) > 1e-3) & (np.abs(ri - np.round(ri)) > 1e-3)
+    assert np.mean(east[interior] == expected[interior]) > 0.99
+
+
+def test_missing_and_unreadable_assets_name_item_and_key(tmp_path, grid):
+    dn = scene_dn(2)
+    scl = np.full((120, 120), 4, np.uint8)
+    it = make_item(tmp_path, "S2X_TEST", SITE_EPSG, 499000, 4102000, dn, scl)
+    with pytest.raises(InputDataError, match=r"item S2X_TEST: no asset 'blue'"):
+        load_date([it], grid, ["red", "blue"], MASK)
+    Path(it["assets"]["nir"]["href"]).unlink()
+    with pytest.raises(DownloadError, match=r"item S2X_TEST, asset 'nir': the COG .*nir.tif cannot be read"):
+        load_date([it], grid, ["red", "nir"], MASK, retries=0)
+
+
+# ---- stage: summary and figures ----------------------------------------------------------------
+
+def test_summary_flags_dates_below_min_valid_fraction_and_figures(tmp_path, grid):
+    from aopflow.sentinel2.load import write_cog
+    from aopflow.stages.sentinel2 import ndvi_figure, summarise, valid_fraction_figure
+
+    rows = [{"date": d, "item_ids": f"I{d}", "mgrs_tiles": "11SMB", "epsgs": "32611", "cloud_cover": 1,
+             "processing_baselines": "05.10", "scale_offset": "red:0.0001/-0.1;nir:0.0001/-0.1"}
+            for d in ("2024-05-01", "2024-06-01")]
+    s2s.write_dates_csv(rows, tmp_path / "dates.csv")
+    ndvis, sums = [], []
+    for d, frac in (("2024-05-01", 0.5), ("2024-06-01", 0.1)):
+        arr = np.full(grid.shape, 0.6, np.float32)
+        arr.ravel()[int(frac * arr.size):] = np.nan
+        write_cog(tmp_path / d / "ndvi.tif", arr, grid, ["ndvi"])
+        (tmp_path / d / "summary.csv").write_text(
+            f"date,valid_fraction,n_valid,n_area_pixels\n{d},{frac},{int(frac * arr.size)},{arr.size}\n")
+        ndvis.append(tmp_path / d / "ndvi.tif")
+        sums.append(tmp_path / d / "summary.csv")
+    summarise(tmp_path / "dates.csv", sums, tmp_path / "date_summary.csv", min_valid_fraction=0.2)
+    out = s2s.read_dates_csv(tmp_path / "date_summary.csv")
+    assert [(r["date"], r["used"]) for r in out] == [("2024-05-01", "true"), ("2024-06-01", "false")]
+    assert list(out[0])[:7] == s2s.DATES_COLUMNS and float(out[1]["valid_fraction"]) == 0.1
+    with rasterio.open(ndvis[0]) as src:  # a COG on the grid
+        assert src.crs.to_epsg() == 32611 and src.transform == grid.transform and src.descriptions == ("ndvi",)
+        assert src.overviews(1) or max(src.shape) <= 512
+    for png in (ndvi_figure(tmp_path / "date_summary.csv", ndvis, tmp_path / "n.png"),
+                valid_fraction_figure(tmp_path / "date_summary.csv", tmp_path / "v.png", min_valid_fraction=0.2)):
+        assert png.stat().st_size > 5000
+    with pytest.raises(InputDataError, match="date 2024-06-01 has no per-date summary"):
+        summarise(tmp_path / "dates.csv", sums[:1], tmp_path / "x.csv", min_valid_fraction=0.2)
+
+
+def test_stage_config_checks():
+    from aopflow.stages.sentinel2 import check_config
+
+    base = {"resolution": 10, "bands": ["red", "nir"], "datetime": "2024-04-01/2024-10-31"}
+    check_config(base, 1.0)
+    for bad, msg in [({"bands": ["red", "green"]}, r"sentinel2.bands: .* lacks \['nir'\]; NDVI needs"),
+                     ({"bands": ["red", "nir", "scl"]}, "'scl' is the cloud mask"),
+                     ({"resolution": 15}, "sentinel2.resolution: 15 m does not divide"),
+                     ({"datetime": "2024-10-31/2024-04-01"}, "sentinel2.datetime: .* ends before it starts")]:
+        with pytest.raises(ConfigError, match=msg):
+            check_config({**base, **bad}, 1.0)
+
+
+def test_make_grid_area_plots(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from aopflow.stages.sentinel2 import make_grid
+
+    tiles = write_tiles_csv(tmp_path / "tiles.csv", [(500000, 4100000, 501000, 4101000),
+                                                      (501000, 4100000, 502000, 4101000)])
+    plots = gpd.GeoDataFrame({"plotID": ["a", "b"]}, geometry=[Point(500333, 4100444), Point(501222, 4100555)],
+                             crs="EPSG:32611")
+    plots.to_file(tmp_path / "plots.gpkg")
+    make_grid(tiles, tmp_path / "grid.json", resolution=20, area="plots", plots_path=tmp_path / "plots.gpkg",
+              plots_buffer_m=50, aop_pixel_size=1.0, plots_options={"id_column": "plotID", "buffer_m": 20})
+    g = SiteGrid.read(tmp_path / "grid.json")
+    # Discs of 20 m around the points, + 50 m, snapped out to the 20 m grid.
+    assert g.bounds == (500260, 4100360, 501300, 4100640) and g.resolution == 20
+    make_grid(tiles, tmp_path / "site.json", resolution=20)
+    assert SiteGrid.read(tmp_path / "site.json").bounds == (500000, 4100000, 502000, 4101000)
