@@ -6,8 +6,9 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from aopflow.neon.reader import canonical_layer, layer_product_name, tile_id_from_name
-from aopflow.neon.api import read_tile_listing
+from aopflow.neon import naming
+from aopflow.neon.listing import read_tile_listing
+from aopflow.neon.reader import canonical_layer, layer_product_name
 from aopflow.stages import demo as aop_demo
 from aopflow.stages import tiles as aop_site
 
@@ -49,10 +50,16 @@ EXTRACTION = (
 )
 
 
+# source neon: the NEON products downloaded, by the folder their tiles go to.
+NEON_PRODUCTS = {
+    "h5": {"code": config["neon"]["product"], "listing": "tiles", "runtime": 120},
+    "chm": {"code": naming.CHM, "listing": "chm_tiles", "runtime": 60},
+}
+NEON_FILE_NAME_PATTERN = f"{naming.REFLECTANCE_NAME_PATTERN}|{naming.CHM_NAME_PATTERN}"
+
+
 wildcard_constraints:
-    tile=r"\d{6}_\d{7}",
-    h5name=r"NEON_[A-Za-z0-9_]+_reflectance\.h5",
-    chmname=r"NEON_[A-Za-z0-9_]+_CHM\.tif",
+    tile=naming.TILE_ID_PATTERN,
     classifier="sam|sid",
     res=r"\d+",
     zname=r"[A-Za-z0-9_.-]+",
@@ -64,34 +71,40 @@ def _read_listing(path, mtime):
     return {t.tile: t for t in read_tile_listing(path)}
 
 
-def neon_listing(kind="h5"):
-    """Tile id -> listed NEON file (after the listing checkpoint has run)."""
-    cp = checkpoints.neon_listing if kind == "h5" else checkpoints.chm_listing
-    path = cp.get().output[0]
+def neon_listing(folder="h5"):
+    """Tile id -> listed NEON file of a product (after its listing checkpoint has run)."""
+    cp = checkpoints.neon_listing.get(listing=NEON_PRODUCTS[folder]["listing"])
+    path = cp.output[0]
     return _read_listing(path, os.path.getmtime(path))
 
 
-def neon_file_name(tile):
-    return neon_listing()[tile].name
+def neon_product_of_listing(wildcards):
+    return next(
+        p["code"] for p in NEON_PRODUCTS.values() if p["listing"] == wildcards.listing
+    )
+
+
+def neon_product_of_folder(wildcards):
+    return NEON_PRODUCTS[wildcards.folder]["code"]
+
+
+def neon_listing_path(wildcards):
+    return f"{OUT}/{NEON_PRODUCTS[wildcards.folder]['listing']}.csv"
+
+
+def neon_download_runtime(wildcards):
+    return NEON_PRODUCTS[wildcards.folder]["runtime"]
 
 
 def tile_of_file(wildcards):
-    return tile_id_from_name(wildcards.get("h5name") or wildcards.get("chmname"))
-
-
-def _checksum(kind, wildcards):
-    entry = neon_listing(kind)[tile_of_file(wildcards)]
-    return f"{entry.size}:{entry.crc32c}"
+    return naming.tile_id_from_name(wildcards.fname)
 
 
 def listed_checksum(wildcards):
     """Size and CRC32C of the listed file: a republished tile (new checksum) is fetched again,
     while a fresh listing with new signed URLs alone changes nothing."""
-    return _checksum("h5", wildcards)
-
-
-def listed_chm_checksum(wildcards):
-    return _checksum("chm", wildcards)
+    entry = neon_listing(wildcards.folder)[tile_of_file(wildcards)]
+    return f"{entry.size}:{entry.crc32c}"
 
 
 def chm_files(wildcards):
@@ -99,18 +112,15 @@ def chm_files(wildcards):
     return [f"{OUT}/chm/{listing[t].name}" for t in site_tiles() if t in listing]
 
 
-def available_tiles():
-    """Every tile id the source offers (before the `tiles` subset)."""
-    if config["source"] == "demo":
-        return list(DEMO_NAMES)
-    if config["source"] == "local":
-        return list(LOCAL_TILES)
-    return list(neon_listing())
-
-
 def site_tiles():
-    """The tile ids processed for this site (the configured subset of the available tiles)."""
-    return aop_site.select_tiles(available_tiles(), config["tiles"])
+    """The tile ids processed for this site: the `tiles` subset of the source's tiles.
+
+    With source neon the listing step applies the subset (so that its size guard counts what
+    is downloaded) and the listing is the site."""
+    if config["source"] == "neon":
+        return sorted(neon_listing())
+    offered = DEMO_NAMES if config["source"] == "demo" else LOCAL_TILES
+    return aop_site.select_tiles(list(offered), config["tiles"])
 
 
 def h5_path(tile):
@@ -119,7 +129,7 @@ def h5_path(tile):
         return f"{OUT}/h5/{DEMO_NAMES[tile]}"
     if config["source"] == "local":
         return str(LOCAL_TILES[tile])
-    return f"{OUT}/h5/{neon_file_name(tile)}"
+    return f"{OUT}/h5/{neon_listing()[tile].name}"
 
 
 def h5_of_tile(wildcards):

@@ -8,7 +8,7 @@ from shapely.geometry import Point
 
 from aopflow.errors import ConfigError
 from aopflow.stages.download import download_listed_tile, neon_listing, plot_points
-from aopflow.neon.api import read_tile_listing
+from aopflow.neon.listing import read_tile_listing
 
 from neon_server import FakeNeonServer
 

@@ -3,7 +3,7 @@ site's tile list (used by the workflow at parse time and by rule tile_listing)."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from aopflow.errors import ConfigError
