@@ -9,6 +9,7 @@ from snakemake.utils import validate
 from aopflow.neon import naming
 from aopflow.neon.listing import read_tile_listing
 from aopflow.neon.reader import canonical_layer, layer_product_name
+from aopflow.products import product
 from aopflow.stages import demo as aop_demo
 from aopflow.stages import tiles as aop_site
 
@@ -23,8 +24,6 @@ CONDA_ENV = "../envs/aopflow.yaml"
 ANCILLARY = {
     layer_product_name(n): canonical_layer(n) for n in config["ancillary_layers"]
 }
-# How each mosaic's overviews are resampled: class maps by nearest, the rest by average.
-CLASS_PRODUCTS = {"wqi", "sam", "sid"}
 CLASSIFY_KEYS = {"sam": "sam_max_angle", "sid": "sid_max_divergence"}
 SPECTRAL_PRODUCTS = ["abundance", "sam", "sid", "ndvi"] if config["spectral"] else []
 
@@ -199,7 +198,7 @@ def mosaic_inputs(wildcards):
 
 
 def mosaic_resampling(wildcards):
-    return "nearest" if wildcards.product in CLASS_PRODUCTS else "average"
+    return product(wildcards.product).overview_resampling
 
 
 def zonal_rasters():
@@ -234,7 +233,7 @@ def zonal_plots_file(wildcards):
 
 
 def zonal_is_categorical(wildcards):
-    return wildcards.zname in CLASS_PRODUCTS
+    return product(wildcards.zname, config["zonal"]["categorical"]).categorical
 
 
 def zonal_zero_is_nodata(wildcards):
@@ -242,7 +241,7 @@ def zonal_zero_is_nodata(wildcards):
 
 
 def downscale_method(wildcards):
-    return "majority" if wildcards.product in CLASS_PRODUCTS else "mean"
+    return product(wildcards.product).downscale_method
 
 
 def all_targets(wildcards):

@@ -37,6 +37,8 @@ REFLECTANCE_PRODUCTS = (REFLECTANCE_001, REFLECTANCE_002)
 
 #: File-name description per reflectance revision ("001"/"002").
 _REFLECTANCE_DESC = {"001": "reflectance", "002": "bidirectional_reflectance"}
+#: Reflectance product revisions.
+REVISIONS = tuple(_REFLECTANCE_DESC)
 
 #: Which files of a product's listing are "the tile": product code -> pattern of the name's end.
 TILE_FILE_PATTERNS: dict[str, re.Pattern[str]] = {
