@@ -9,7 +9,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
 import rasterstats
 import shapely
 from affine import Affine
@@ -433,20 +432,12 @@ def test_read_plots_vector_errors(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def _write_tif(path, arr, transform=T, nodata=NODATA, crs=EPSG):
-    arr3 = arr if arr.ndim == 3 else arr[None]
-    with rasterio.open(path, "w", driver="GTiff", width=arr3.shape[2], height=arr3.shape[1],
-                       count=arr3.shape[0], dtype=arr3.dtype.name, crs=crs,
-                       transform=transform, nodata=nodata) as dst:
-        dst.write(arr3)
-    return path
 
-
-def test_zonal_stats_file_windows_bands_and_reprojection(tmp_path, monkeypatch):
+def test_zonal_stats_file_windows_bands_and_reprojection(write_tif, tmp_path, monkeypatch):
     monkeypatch.setattr("aopflow.zonal.stats.READ_BYTES", 1)  # one band per read
     rng = np.random.default_rng(31)
     bands = np.stack([_raster(rng, (200, 240)), _raster(rng, (200, 240))])
-    tif = _write_tif(tmp_path / "chm.tif", bands)
+    tif = write_tif(tmp_path / "chm.tif", bands, transform=T, nodata=NODATA, crs=EPSG)
     geoms = _plots(rng, shape=(200, 240), n=70)
     plots = gpd.GeoDataFrame({"plotID": [f"P{i}" for i in range(len(geoms))]},
                              geometry=geoms, crs=EPSG)
@@ -469,10 +460,10 @@ def test_zonal_stats_file_windows_bands_and_reprojection(tmp_path, monkeypatch):
     assert all(r1 - r0 <= 48 + 26 and c1 - c0 <= 48 + 26 for (r0, r1, c0, c1), _ in windows)
 
 
-def test_zonal_stats_file_zero_is_nodata_and_bad_band(tmp_path):
+def test_zonal_stats_file_zero_is_nodata_and_bad_band(write_tif, tmp_path):
     chm = np.zeros((40, 40), dtype=np.float32)
     chm[10:20, 10:20] = 12.0
-    tif = _write_tif(tmp_path / "chm.tif", chm, nodata=None)
+    tif = write_tif(tmp_path / "chm.tif", chm, nodata=None, transform=T, crs=EPSG)
     plots = gpd.GeoDataFrame({"plotID": ["A"]},
                              geometry=[shapely.box(*(T @ (5, 25)), *(T @ (25, 5)))], crs=EPSG)
     with_zeros = zonal_stats_file(plots, tif, stats=["count", "mean"])
@@ -483,10 +474,10 @@ def test_zonal_stats_file_zero_is_nodata_and_bad_band(tmp_path):
         zonal_stats_file(plots, tif, band=3, stats=["mean"])
 
 
-def test_write_zonal_and_plot_arrays_round_trip(tmp_path):
+def test_write_zonal_and_plot_arrays_round_trip(write_tif, tmp_path):
     rng = np.random.default_rng(41)
     arr = _raster(rng).astype(np.float32)
-    tif = _write_tif(tmp_path / "chm.tif", arr)
+    tif = write_tif(tmp_path / "chm.tif", arr, transform=T, nodata=NODATA, crs=EPSG)
     geoms = _plots(rng, n=8)
     plots = gpd.GeoDataFrame({"plotID": [f"P{i}" for i in range(len(geoms))],
                               "note": ["x"] * len(geoms)}, geometry=geoms, crs=EPSG)
