@@ -12,15 +12,15 @@ import rasterio
 from aopflow.demo.aop import SiteSpec, generate_site
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-REAL_FIXTURE = SHARED / "fixtures" / "neonhs_ex.h5"
+#: A real NEON reflectance subset (provenance: tests/data/README.md).
+REAL_FIXTURE = ROOT / "tests" / "data" / "neonhs_ex.h5"
 WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "config", "envs", "profiles", "report"]
 
 
 @pytest.fixture(scope="session")
 def real_fixture() -> Path:
     if not REAL_FIXTURE.exists():
-        pytest.fail(f"the real NEON fixture is missing: {REAL_FIXTURE} (shared/ must sit beside the repo)")
+        pytest.fail(f"the real NEON fixture is missing: {REAL_FIXTURE} (part of the repository)")
     return REAL_FIXTURE
 
 
