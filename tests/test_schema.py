@@ -15,7 +15,8 @@ from aopflow.neon.reader import ANCILLARY_ALIASES
 from aopflow.products import MOSAIC_PRODUCTS
 from aopflow.zonal import STATS
 
-SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text())
+SCHEMA_TEXT = (Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text()
+SCHEMA = yaml.safe_load(SCHEMA_TEXT)
 
 
 def node(path: str) -> dict:
@@ -60,3 +61,12 @@ def test_raster_name_patterns_equal_the_zonal_wildcard():
     zname = re.search(r'zname=r"(.+)"', common).group(1)
     for key in ("zonal.zero_is_nodata.[]", "zonal.categorical.[]"):
         assert node(key)["pattern"] == f"^{zname}$"
+
+
+def test_tile_id_patterns_equal_naming():
+    # Every schema pattern of a tile id accepts exactly what aopflow.neon.naming does.
+    patterns = set(re.findall(r'pattern: "(\^\[0-9\]\{6\}_\[0-9\]\{7\}\$)"', SCHEMA_TEXT))
+    assert patterns, "no tile-id pattern found in the schema"
+    for pattern in patterns:
+        for value in ("257000_4111000", "000000_0001000", "25700_4111000", "257000-4111000", "a57000_4111000"):
+            assert bool(re.fullmatch(pattern, value)) == naming.is_tile_id(value), (pattern, value)
