@@ -70,7 +70,7 @@ def _read_listing(path, mtime):
     return {t.tile: t for t in read_tile_listing(path)}
 
 
-def neon_listing(folder="h5"):
+def listed_files(folder="h5"):
     """Tile id -> listed NEON file of a product (after its listing checkpoint has run)."""
     cp = checkpoints.neon_listing.get(listing=NEON_PRODUCTS[folder]["listing"])
     path = cp.output[0]
@@ -102,12 +102,12 @@ def tile_of_file(wildcards):
 def listed_checksum(wildcards):
     """Size and CRC32C of the listed file: a republished tile (new checksum) is fetched again,
     while a fresh listing with new signed URLs alone changes nothing."""
-    entry = neon_listing(wildcards.folder)[tile_of_file(wildcards)]
+    entry = listed_files(wildcards.folder)[tile_of_file(wildcards)]
     return f"{entry.size}:{entry.crc32c}"
 
 
 def chm_files(wildcards):
-    listing = neon_listing("chm")
+    listing = listed_files("chm")
     return [f"{OUT}/chm/{listing[t].name}" for t in site_tiles() if t in listing]
 
 
@@ -117,7 +117,7 @@ def site_tiles():
     With source neon the listing step applies the subset (so that its size guard counts what
     is downloaded) and the listing is the site."""
     if config["source"] == "neon":
-        return sorted(neon_listing())
+        return sorted(listed_files())
     offered = DEMO_NAMES if config["source"] == "demo" else LOCAL_TILES
     return aop_site.select_tiles(list(offered), config["tiles"])
 
@@ -128,7 +128,7 @@ def h5_path(tile):
         return f"{OUT}/h5/{DEMO_NAMES[tile]}"
     if config["source"] == "local":
         return str(LOCAL_TILES[tile])
-    return f"{OUT}/h5/{neon_listing()[tile].name}"
+    return f"{OUT}/h5/{listed_files()[tile].name}"
 
 
 def h5_of_tile(wildcards):
@@ -153,19 +153,46 @@ def input_mb(input):
     return sum(os.path.getsize(f) for f in input) / 2**20
 
 
-def tile_mem_mb(wildcards, input):
-    """Memory for a job that holds a few bands of one tile: grows with the tile's file size."""
-    return int(600 + 2 * input_mb(input))
+# Memory of per-tile jobs, the one source of mem_mb for them (local runs and SLURM alike):
+#   mem_mb = (base + per_file_mb * size of the job's input files in MB) * attempt
+# `attempt` is 1, then 2, ... when a job killed for exceeding its memory is resubmitted (the
+# SLURM profile's `retries`). Calibrated on full-size 1000 x 1000 x 426 tiles (peaks measured
+# with bench/bench_chain.py and per job, see profiles/slurm/README.md): a cube job peaks at
+# 959-1,142 MB for a 543 MB band-chunked .002 file (its raw int16 cube, 852 MB, is held whole)
+# and 415 MB for a 508 MB .001 file; a few-band job at 112-122 MB for either.
+TILE_MEM = {
+    "bands": {"base": 200, "per_file_mb": 0.2},  # h5_to_rgb, h5_to_ancillary, ndvi_tile
+    "cube": {
+        "base": 300,
+        "per_file_mb": 1.6,
+    },  # sample_tile, spectral_tile, h5_to_reflectance
+}
+
+
+def _tile_mem(kind, input, attempt):
+    m = TILE_MEM[kind]
+    return int((m["base"] + m["per_file_mb"] * input_mb(input)) * attempt)
+
+
+def tile_mem_mb(wildcards, input, attempt):
+    """Memory for a job that holds a few bands of one tile (see TILE_MEM)."""
+    return _tile_mem("bands", input, attempt)
 
 
 def ancillary_layer_name(wildcards):
     return ANCILLARY[wildcards.layer]
 
 
-def tile_cube_mem_mb(wildcards, input):
+def tile_cube_mem_mb(wildcards, input, attempt):
     """Memory for a job that streams a tile's cube: the raw integer cube of a band-chunked
-    file may be held whole (about 2.5x the gzip-compressed file), plus outputs."""
-    return int(800 + 2.5 * input_mb(input))
+    file may be held whole (about 1.6x the gzip-compressed file), plus outputs (see TILE_MEM).
+    """
+    return _tile_mem("cube", input, attempt)
+
+
+def endmember_mem_mb(wildcards, attempt):
+    """Memory of the site-wide endmember extraction over the pixels sampled from all tiles."""
+    return 4000 * attempt
 
 
 def site_samples(wildcards):
