@@ -9,6 +9,7 @@ from snakemake.utils import validate
 from aopflow.neon import naming
 from aopflow.neon.listing import read_tile_listing
 from aopflow.neon.reader import canonical_layer, layer_product_name
+from aopflow.neon.selection import select_subset
 from aopflow.products import product
 from aopflow.stages import demo as aop_demo
 from aopflow.stages import tiles as aop_site
@@ -119,7 +120,7 @@ def site_tiles():
     if config["source"] == "neon":
         return sorted(listed_files())
     offered = DEMO_NAMES if config["source"] == "demo" else LOCAL_TILES
-    return aop_site.select_tiles(list(offered), config["tiles"])
+    return select_subset(list(offered), config["tiles"])
 
 
 def h5_path(tile):

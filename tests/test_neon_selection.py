@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aopflow.errors import ConfigError
-from aopflow.neon.selection import parse_selection, select_available, tiles_in_extent
+from aopflow.neon.selection import parse_selection, select_available, select_subset, tiles_in_extent
 
 
 def test_tiles_in_extent_hand_computed():
@@ -45,3 +45,10 @@ def test_selection_of_missing_tiles_names_the_extent():
         _select(["999000_9999000"])
     with pytest.raises(ConfigError, match="outside the tiles"):
         _select({"around_plots": {"points": [(0, 0)], "buffer_m": 1}})
+
+
+def test_tiles_subset():
+    assert select_subset(["b", "a"], "all") == ["a", "b"]
+    assert select_subset(["451000_3101000", "450000_3100000"], ["451000_3101000"]) == ["451000_3101000"]
+    with pytest.raises(ConfigError, match=r"tiles: tiles \['999000_9999000'\] are not part of this site"):
+        select_subset(["450000_3100000"], ["999000_9999000"])

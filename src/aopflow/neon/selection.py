@@ -1,6 +1,8 @@
-"""Which tiles of a site to take (config key ``neon.tiles``): pure geometry, no HTTP.
+"""Which tiles of a site to take: pure geometry, no HTTP.
 
-A selection is ``"all"``, a list of tile ids, a bounding box, or the tiles around plot points.
+:func:`select_subset` applies the ``tiles`` key (any source). For ``source: neon``,
+``neon.tiles`` (what to list) is ``"all"``, a list of tile ids, a bounding box, or the tiles
+around plot points.
 Boxes and plot buffers cover every 1 km tile the extent touches (the Python reference client
 tests only the four buffer corners, so buffers >= 1000 m skip interior tiles).
 """
@@ -179,3 +181,17 @@ def _touching(
             out.append(t)
     return out
 
+
+
+def select_subset(available: Sequence[str], subset: Any, key: str = "tiles") -> list[str]:
+    """Apply the ``tiles`` subset (``"all"``/None or a list of ids) to the available tile ids;
+    sorted. ConfigError naming ``key`` and the available tiles when a listed tile is missing."""
+    available = list(available)
+    if subset in (None, "all"):
+        return sorted(available)
+    missing = sorted(set(subset) - set(available))
+    if missing:
+        raise ConfigError(
+            f"{key}: tiles {missing} are not part of this site; available tiles: {sorted(available)}"
+        )
+    return sorted(subset)

@@ -17,7 +17,7 @@ from aopflow.errors import ConfigError
 from aopflow.neon.client import NeonClient
 from aopflow.neon.download import fetch_tile
 from aopflow.neon.listing import check_size, list_tiles, read_tile_listing, write_tile_listing
-from aopflow.stages.tiles import select_tiles
+from aopflow.neon.selection import select_subset
 from aopflow.zonal.plots import AROUND_PLOTS_KEYS, load_plots
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def neon_listing(
         files = list_tiles(client, product=product, site=site, year=year, tiles=_selection(tiles),
                            include_provisional=include_provisional)
     by_tile = {f.tile: f for f in files}
-    files = [by_tile[t] for t in select_tiles(list(by_tile), subset)]
+    files = [by_tile[t] for t in select_subset(list(by_tile), subset)]
     if max_download_gb is not None:
         total = check_size(files, max_download_gb)
         log.info("%d tiles, %.2f GB to download at most", len(files), total / 1e9)

@@ -49,19 +49,6 @@ def endmember_library(path: str | Path | None) -> list[str]:
     return [str(path)]
 
 
-def select_tiles(available: Sequence[str], subset, key: str = "tiles") -> list[str]:
-    """Apply the ``tiles`` subset ("all" or a list) to the available tile ids, keeping order."""
-    available = list(available)
-    if subset in (None, "all"):
-        return sorted(available)
-    missing = sorted(set(subset) - set(available))
-    if missing:
-        raise ConfigError(
-            f"{key}: tiles {missing} are not part of this site; available tiles: {sorted(available)}"
-        )
-    return sorted(subset)
-
-
 def write_listing(tiles: Sequence[str], h5_files: Sequence[str | Path], csv_path: str | Path) -> Path:
     """Write ``tiles.csv`` (tile, file, size_bytes, epsg, left, bottom, right, top, revision).
 
