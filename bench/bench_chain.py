@@ -2,7 +2,9 @@
 
 Chain = what the workflow runs per tile after the site endmembers exist: spectral_tile (read,
 clean, FCLS unmix, SAM and SID scores, write), classify_tile for SAM and SID, ndvi_tile.
-Each run is a fresh subprocess so its peak memory (max RSS) is measured per job.
+Each run is a fresh subprocess so its peak memory is measured per job: VmHWM (peak resident set
+of the process image), not ru_maxrss, which Linux carries over from the forking parent (this
+script, which holds sample pixels) across exec and so overstates a small job.
 Targets: chain median <= 2x the read-once median; peak memory of one tile job <= 1.5 GB.
 Run: .venv/bin/python bench/bench_chain.py [--revision 002|001] [--repeats 3]
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 from common import full_tile
 
 CHAIN = r"""
-import json, resource, sys, time
+import json, sys, time
 from aopflow.stages.spectral import spectral_tile, classify_scores, ndvi_tile
 h5, em, out, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 t0 = time.perf_counter()
@@ -32,11 +34,11 @@ classify_scores(o["sid"], f"{out}/sid.tif", thresholds=None, key="k")
 ndvi_tile(h5, f"{out}/ndvi.tif")
 t2 = time.perf_counter()
 print(json.dumps({"spectral_tile": t1 - t0, "chain": t2 - t0,
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "maxrss_mb": int(next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")).split()[1]) / 1024}))
 """
 
 READ = r"""
-import json, resource, sys, time
+import json, sys, time
 mode, h5 = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 if mode == "whole":
@@ -50,7 +52,7 @@ else:
         for _ in t.iter_blocks(range(t.meta.bands)):
             pass
 print(json.dumps({"read": time.perf_counter() - t0,
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "maxrss_mb": int(next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")).split()[1]) / 1024}))
 """
 
 
