@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 CORES  ?= all
 STAMP  := $(VENV)/.aopflow-installed
 
-.PHONY: demo test report lint format bench clean help
+.PHONY: demo test test-fast report lint format bench clean help
 
 help:
 	@echo "make demo    - set up .venv and run the workflow on the demo site (results/DEMO/...)"
-	@echo "make test    - set up .venv and run the test suite"
+	@echo "make test    - set up .venv and run the whole test suite (as CI)"
+	@echo "make test-fast - unit tests only (no workflow, SLURM or browser tests; ~1-2 min)"
 	@echo "make report  - build report.html for the last run"
 	@echo "make lint    - snakemake --lint and snakefmt --check"
 	@echo "make bench   - run the benchmarks in bench/ (slow; full-size tiles)"
@@ -30,6 +31,10 @@ report: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+
+# The edit-test loop: everything but the end-to-end runs (markers in pyproject.toml).
+test-fast: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "not workflow and not slurm and not browser"
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

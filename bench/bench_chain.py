@@ -2,7 +2,9 @@
 
 Chain = what the workflow runs per tile after the site endmembers exist: spectral_tile (read,
 clean, FCLS unmix, SAM and SID scores, write), classify_tile for SAM and SID, ndvi_tile.
-Each run is a fresh subprocess so its peak memory (max RSS) is measured per job.
+Each run is a fresh subprocess so its peak memory is measured per job: VmHWM (peak resident set
+of the process image), not ru_maxrss, which Linux carries over from the forking parent (this
+script, which holds sample pixels) across exec and so overstates a small job.
 Targets: chain median <= 2x the read-once median; peak memory of one tile job <= 1.5 GB.
 Run: .venv/bin/python bench/bench_chain.py [--revision 002|001] [--repeats 3]
 """

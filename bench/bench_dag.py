@@ -4,7 +4,7 @@
 
 (a) Dry run (`snakemake -n`) of a 1,000-tile site; target < 30 s. Three sources:
     * `source: neon` with a listing (the issue's wording): tiles.csv of 1,000 tiles (40 x 25
-      cells; written with aopflow.neon.api.write_tile_listing, no file or network needed), so
+      cells; written with aopflow.neon.listing.write_tile_listing, no file or network needed), so
       the DAG has every per-tile job (download_tile, h5_to_ancillary, h5_to_rgb, ndvi_tile,
       sample_tile, spectral_tile, classify_tile x 2) plus the site jobs;
     * `source: demo`, a 40 x 25 site: the same DAG with demo_tile instead of download_tile;
@@ -162,7 +162,7 @@ def neon_listing_1000(wd: Path, cfg: Path) -> None:
     """tiles.csv of a 1,000-tile NEON site where the listing checkpoint would write it."""
     import yaml
 
-    from aopflow.neon.api import TileFile, write_tile_listing
+    from aopflow.neon.listing import TileFile, write_tile_listing
 
     c = yaml.safe_load(cfg.read_text())
     site, year = c["site"], c["year"]

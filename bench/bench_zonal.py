@@ -1,4 +1,4 @@
-"""Benchmark aopflow.zonal.engine against rasterstats (and exactextract for exact mode).
+"""Benchmark aopflow.zonal against rasterstats (and exactextract for exact mode).
 
 Scenario of the brief: 2,000 plots (discs of radius 20 m, as read_plots buffers plot centres)
 on a 4,000 x 4,000 float32 raster with 1 m pixels and scattered nodata/NaN; statistics count,
@@ -27,7 +27,7 @@ import rasterio
 import shapely
 from affine import Affine
 
-from aopflow.zonal.engine import BUFFER_QUAD_SEGS, zonal_stats_array, zonal_stats_file
+from aopflow.zonal import BUFFER_QUAD_SEGS, zonal_stats_array, zonal_stats_file
 
 STATS = ["count", "min", "max", "mean", "median", "std"]
 RS_STATS = STATS + ["percentile_90"]

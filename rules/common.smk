@@ -6,16 +6,14 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from aopflow.neon.reader import (
-    canonical_layer,
-    layer_product_name,
-    read_meta,
-    tile_id_from_name,
-)
-from aopflow.neon.api import read_tile_listing
+from aopflow import startup
+from aopflow.neon import naming
+from aopflow.neon.listing import read_tile_listing
+from aopflow.neon.reader import canonical_layer, layer_product_name, read_meta
+from aopflow.neon.selection import select_subset
+from aopflow.products import product
 from aopflow.stages import demo as aop_demo
 from aopflow.stages import tiles as aop_site
-from aopflow import startup
 from aopflow.stages import sentinel2 as s2_stage
 
 validate(config, "../config/schema.yaml")
@@ -29,8 +27,6 @@ CONDA_ENV = "../envs/aopflow.yaml"
 ANCILLARY = {
     layer_product_name(n): canonical_layer(n) for n in config["ancillary_layers"]
 }
-# How each mosaic's overviews are resampled: class maps by nearest, the rest by average.
-CLASS_PRODUCTS = {"wqi", "sam", "sid"}
 CLASSIFY_KEYS = {"sam": "sam_max_angle", "sid": "sid_max_divergence"}
 SPECTRAL_PRODUCTS = ["abundance", "sam", "sid", "ndvi"] if config["spectral"] else []
 
@@ -56,10 +52,16 @@ EXTRACTION = (
 )
 
 
+# source neon: the NEON products downloaded, by the folder their tiles go to.
+NEON_PRODUCTS = {
+    "h5": {"code": config["neon"]["product"], "listing": "tiles", "runtime": 120},
+    "chm": {"code": naming.CHM, "listing": "chm_tiles", "runtime": 60},
+}
+NEON_FILE_NAME_PATTERN = f"{naming.REFLECTANCE_NAME_PATTERN}|{naming.CHM_NAME_PATTERN}"
+
+
 wildcard_constraints:
-    tile=r"\d{6}_\d{7}",
-    h5name=r"NEON_[A-Za-z0-9_]+_reflectance\.h5",
-    chmname=r"NEON_[A-Za-z0-9_]+_CHM\.tif",
+    tile=naming.TILE_ID_PATTERN,
     classifier="sam|sid",
     res=r"\d+",
     zname=r"(?!s2_ndvi_timeseries\.)[A-Za-z0-9_.-]+",  # not the S2 time series (s2_products.smk)
@@ -72,53 +74,56 @@ def _read_listing(path, mtime):
     return {t.tile: t for t in read_tile_listing(path)}
 
 
-def neon_listing(kind="h5"):
-    """Tile id -> listed NEON file (after the listing checkpoint has run)."""
-    cp = checkpoints.neon_listing if kind == "h5" else checkpoints.chm_listing
-    path = cp.get().output[0]
+def listed_files(folder="h5"):
+    """Tile id -> listed NEON file of a product (after its listing checkpoint has run)."""
+    cp = checkpoints.neon_listing.get(listing=NEON_PRODUCTS[folder]["listing"])
+    path = cp.output[0]
     return _read_listing(path, os.path.getmtime(path))
 
 
-def neon_file_name(tile):
-    return neon_listing()[tile].name
+def neon_product_of_listing(wildcards):
+    return next(
+        p["code"] for p in NEON_PRODUCTS.values() if p["listing"] == wildcards.listing
+    )
+
+
+def neon_product_of_folder(wildcards):
+    return NEON_PRODUCTS[wildcards.folder]["code"]
+
+
+def neon_listing_path(wildcards):
+    return f"{OUT}/{NEON_PRODUCTS[wildcards.folder]['listing']}.csv"
+
+
+def neon_download_runtime(wildcards):
+    return NEON_PRODUCTS[wildcards.folder]["runtime"]
 
 
 def tile_of_file(wildcards):
-    return tile_id_from_name(wildcards.get("h5name") or wildcards.get("chmname"))
-
-
-def _checksum(kind, wildcards):
-    entry = neon_listing(kind)[tile_of_file(wildcards)]
-    return f"{entry.size}:{entry.crc32c}"
+    return naming.tile_id_from_name(wildcards.fname)
 
 
 def listed_checksum(wildcards):
     """Size and CRC32C of the listed file: a republished tile (new checksum) is fetched again,
     while a fresh listing with new signed URLs alone changes nothing."""
-    return _checksum("h5", wildcards)
-
-
-def listed_chm_checksum(wildcards):
-    return _checksum("chm", wildcards)
+    entry = listed_files(wildcards.folder)[tile_of_file(wildcards)]
+    return f"{entry.size}:{entry.crc32c}"
 
 
 def chm_files(wildcards):
-    listing = neon_listing("chm")
+    listing = listed_files("chm")
     return [f"{OUT}/chm/{listing[t].name}" for t in site_tiles() if t in listing]
 
 
-def available_tiles():
-    """Every tile id the source offers (before the `tiles` subset)."""
-    if config["source"] == "demo":
-        return list(DEMO_NAMES)
-    if config["source"] == "local":
-        return list(LOCAL_TILES)
-    return list(neon_listing())
-
-
 def site_tiles():
-    """The tile ids processed for this site (the configured subset of the available tiles)."""
-    return aop_site.select_tiles(available_tiles(), config["tiles"])
+    """The tile ids processed for this site: the `tiles` subset of the source's tiles.
+
+    With source neon the listing step applies the subset (so that its size guard counts what
+    is downloaded) and the listing is the site."""
+    if config["source"] == "neon":
+        return sorted(listed_files())
+    offered = DEMO_NAMES if config["source"] == "demo" else LOCAL_TILES
+    return select_subset(list(offered), config["tiles"])
 
 
 def h5_path(tile):
@@ -127,7 +132,7 @@ def h5_path(tile):
         return f"{OUT}/h5/{DEMO_NAMES[tile]}"
     if config["source"] == "local":
         return str(LOCAL_TILES[tile])
-    return f"{OUT}/h5/{neon_file_name(tile)}"
+    return f"{OUT}/h5/{listed_files()[tile].name}"
 
 
 def h5_of_tile(wildcards):
@@ -152,19 +157,46 @@ def input_mb(input):
     return sum(os.path.getsize(f) for f in input) / 2**20
 
 
-def tile_mem_mb(wildcards, input):
-    """Memory for a job that holds a few bands of one tile: grows with the tile's file size."""
-    return int(600 + 2 * input_mb(input))
+# Memory of per-tile jobs, the one source of mem_mb for them (local runs and SLURM alike):
+#   mem_mb = (base + per_file_mb * size of the job's input files in MB) * attempt
+# `attempt` is 1, then 2, ... when a job killed for exceeding its memory is resubmitted (the
+# SLURM profile's `retries`). Calibrated on full-size 1000 x 1000 x 426 tiles (peaks measured
+# with bench/bench_chain.py and per job, see profiles/slurm/README.md): a cube job peaks at
+# 959-1,142 MB for a 543 MB band-chunked .002 file (its raw int16 cube, 852 MB, is held whole)
+# and 415 MB for a 508 MB .001 file; a few-band job at 112-122 MB for either.
+TILE_MEM = {
+    "bands": {"base": 200, "per_file_mb": 0.2},  # h5_to_rgb, h5_to_ancillary, ndvi_tile
+    "cube": {
+        "base": 300,
+        "per_file_mb": 1.6,
+    },  # sample_tile, spectral_tile, h5_to_reflectance
+}
+
+
+def _tile_mem(kind, input, attempt):
+    m = TILE_MEM[kind]
+    return int((m["base"] + m["per_file_mb"] * input_mb(input)) * attempt)
+
+
+def tile_mem_mb(wildcards, input, attempt):
+    """Memory for a job that holds a few bands of one tile (see TILE_MEM)."""
+    return _tile_mem("bands", input, attempt)
 
 
 def ancillary_layer_name(wildcards):
     return ANCILLARY[wildcards.layer]
 
 
-def tile_cube_mem_mb(wildcards, input):
+def tile_cube_mem_mb(wildcards, input, attempt):
     """Memory for a job that streams a tile's cube: the raw integer cube of a band-chunked
-    file may be held whole (about 2.5x the gzip-compressed file), plus outputs."""
-    return int(800 + 2.5 * input_mb(input))
+    file may be held whole (about 1.6x the gzip-compressed file), plus outputs (see TILE_MEM).
+    """
+    return _tile_mem("cube", input, attempt)
+
+
+def endmember_mem_mb(wildcards, attempt):
+    """Memory of the site-wide endmember extraction over the pixels sampled from all tiles."""
+    return 4000 * attempt
 
 
 def site_samples(wildcards):
@@ -197,7 +229,7 @@ def mosaic_inputs(wildcards):
 
 
 def mosaic_resampling(wildcards):
-    return "nearest" if wildcards.product in CLASS_PRODUCTS else "average"
+    return product(wildcards.product).overview_resampling
 
 
 def zonal_rasters():
@@ -239,7 +271,7 @@ def pixel_size_before_run():
     if config["source"] == "demo":
         return float(config["demo"]["pixel_size"]), "demo.pixel_size"
     if config["source"] == "local":
-        first = aop_site.select_tiles(LOCAL_TILES, config["tiles"])[0]
+        first = select_subset(list(LOCAL_TILES), config["tiles"])[0]
         return read_meta(LOCAL_TILES[first]).res[0], f"tile {LOCAL_TILES[first].name}"
     return None
 
@@ -250,7 +282,9 @@ startup.check_config(
     library=ENDMEMBER_LIBRARY[0] if ENDMEMBER_LIBRARY else None,
     mosaics=site_mosaics(),
     zonal_names=list(ZONAL),
-    continuous_zonal=any(name not in CLASS_PRODUCTS for name in ZONAL),
+    continuous_zonal=any(
+        not product(name, config["zonal"]["categorical"]).categorical for name in ZONAL
+    ),
     pixel_size=pixel_size_before_run(),
 )
 
@@ -265,7 +299,7 @@ def zonal_plots_file(wildcards):
 
 
 def zonal_is_categorical(wildcards):
-    return wildcards.zname in CLASS_PRODUCTS
+    return product(wildcards.zname, config["zonal"]["categorical"]).categorical
 
 
 def zonal_zero_is_nodata(wildcards):
@@ -273,7 +307,7 @@ def zonal_zero_is_nodata(wildcards):
 
 
 def downscale_method(wildcards):
-    return "majority" if wildcards.product in CLASS_PRODUCTS else "mean"
+    return product(wildcards.product).downscale_method
 
 
 # ---- Sentinel-2 (rules/sentinel2.smk) ----

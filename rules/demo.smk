@@ -6,7 +6,7 @@ if config["source"] == "demo":
 
     rule demo_tile:
         output:
-            h5=f"{OUT}/h5/NEON_{DEMO_SPEC.domain}_{DEMO_SPEC.site}_DP3_{{tile}}_{'bidirectional_reflectance' if DEMO_SPEC.revision == '002' else 'reflectance'}.h5",
+            h5=f"{OUT}/h5/{aop_demo.tile_file_name(DEMO_SPEC, '{tile}')}",
             truth=f"{OUT}/h5/truth/abundance_{{tile}}.tif",
         log:
             f"{LOGS}/demo_tile/{{tile}}.log",

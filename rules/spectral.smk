@@ -38,7 +38,7 @@ rule site_endmembers:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=endmember_mem_mb,
         runtime=60,
     params:
         extraction=EXTRACTION,

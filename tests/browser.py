@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
+from ci import on_ci
 
 
 def chromium_driver():
-    """A selenium Chrome driver on headless Chromium; skip (never under CI=true) if absent."""
+    """A selenium Chrome driver on headless Chromium; skip if absent (fail in CI, see ci.on_ci)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not (chromium and driver):
         msg = "headless Chromium not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI") == "true":
+        if on_ci():
             pytest.fail(msg + " - required under CI")
         pytest.skip(msg)
     from selenium import webdriver

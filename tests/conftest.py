@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 
 from aopflow.demo.aop import SiteSpec, generate_site
 
@@ -54,3 +56,19 @@ def copy_workflow(dest: Path) -> Path:
         else:
             shutil.copy2(src, dest / name)
     return dest
+
+
+def write_geotiff(path: Path, arr: np.ndarray, *, transform, nodata, crs="EPSG:32611") -> Path:
+    """Write a ``(rows, cols)`` or ``(bands, rows, cols)`` array as a GeoTIFF; return ``path``."""
+    arr3 = arr if arr.ndim == 3 else arr[None]
+    with rasterio.open(path, "w", driver="GTiff", width=arr3.shape[2], height=arr3.shape[1],
+                       count=arr3.shape[0], dtype=arr3.dtype.name, crs=crs,
+                       transform=transform, nodata=nodata) as dst:
+        dst.write(arr3)
+    return path
+
+
+@pytest.fixture
+def write_tif():
+    """:func:`write_geotiff`: a small hand-made raster for a test."""
+    return write_geotiff

@@ -1,7 +1,8 @@
 """A fake NEON Data API + signed-URL file server on a real loopback socket, for tests.
 
-It serves the JSON shapes of the NEON Data Portal API v0 (see ``/work/shared/NEON_FORMAT.md``
-section 2.2) and the files themselves:
+It serves the JSON shapes of the NEON Data Portal API v0 (see the docstring of
+``src/aopflow/neon/listing.py`` and https://data.neonscience.org/data-api/endpoints/) and the
+files themselves:
 
 - ``GET {url}products/{dpid}``: ``{"data": {productCode, productName, ..., siteCodes: [
   {siteCode, availableMonths, availableDataUrls,

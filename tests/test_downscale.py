@@ -27,14 +27,6 @@ HAND = np.array([[1, 2, 3, 3],
                  [8, 9, ND, ND]], dtype=np.int16)
 
 
-def _write(path, arr, transform=T, nodata=ND, crs="EPSG:32611"):
-    arr3 = arr if arr.ndim == 3 else arr[None]
-    with rasterio.open(path, "w", driver="GTiff", width=arr3.shape[2], height=arr3.shape[1],
-                       count=arr3.shape[0], dtype=arr3.dtype.name, crs=crs,
-                       transform=transform, nodata=nodata) as dst:
-        dst.write(arr3)
-    return path
-
 
 def test_hand_4x4_mean():
     out = block_aggregate(HAND, 2, "mean", ND)
@@ -78,8 +70,8 @@ def test_multiband_array():
 
 
 @pytest.mark.parametrize("method", sorted(DOWNSCALE_METHODS))
-def test_file_hand_case_grid_and_profile(tmp_path, method):
-    src = _write(tmp_path / "src.tif", HAND)
+def test_file_hand_case_grid_and_profile(write_tif, tmp_path, method):
+    src = write_tif(tmp_path / "src.tif", HAND, transform=T, nodata=ND)
     dst = tmp_path / "out" / f"{method}.tif"
     downscale_file(src, dst, resolution_m=2, method=method)
     with rasterio.open(dst) as ds:
@@ -93,10 +85,10 @@ def test_file_hand_case_grid_and_profile(tmp_path, method):
     assert not list(dst.parent.glob(".*part*"))
 
 
-def test_file_non_divisible_transform_and_bounds_exact(tmp_path):
+def test_file_non_divisible_transform_and_bounds_exact(write_tif, tmp_path):
     t = Affine(1.0, 0.0, 312345.0, 0.0, -1.0, 4567890.0)
     arr = np.arange(7 * 11, dtype=np.float32).reshape(7, 11)
-    src = _write(tmp_path / "src.tif", arr, transform=t, nodata=None)
+    src = write_tif(tmp_path / "src.tif", arr, transform=t, nodata=None)
     downscale_file(src, tmp_path / "out.tif", resolution_m=3, method="mean")
     with rasterio.open(tmp_path / "out.tif") as ds:
         assert (ds.height, ds.width) == (3, 4)
@@ -106,12 +98,12 @@ def test_file_non_divisible_transform_and_bounds_exact(tmp_path):
         np.testing.assert_allclose(ds.read(1), block_aggregate(arr, 3, "mean"))
 
 
-def test_windowed_equals_whole_array(tmp_path, monkeypatch):
+def test_windowed_equals_whole_array(write_tif, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 6, (3, 37, 53)).astype(np.int16)
     arr[rng.random(arr.shape) < 0.2] = ND
     arr[:, :10, :10] = ND  # whole blocks of nodata
-    src = _write(tmp_path / "src.tif", arr)
+    src = write_tif(tmp_path / "src.tif", arr, transform=T, nodata=ND)
     heights = []
     original = DatasetReader.read
 
@@ -130,9 +122,9 @@ def test_windowed_equals_whole_array(tmp_path, monkeypatch):
             np.testing.assert_array_equal(ds.read(), block_aggregate(arr, 4, method, ND))
 
 
-def test_float_majority_and_nan_nodata(tmp_path):
+def test_float_majority_and_nan_nodata(write_tif, tmp_path):
     arr = np.array([[1.5, 1.5, np.nan, np.nan], [2.5, np.nan, np.nan, np.nan]], dtype=np.float32)
-    src = _write(tmp_path / "src.tif", arr, nodata=np.nan)
+    src = write_tif(tmp_path / "src.tif", arr, nodata=np.nan, transform=T)
     downscale_file(src, tmp_path / "out.tif", resolution_m=2, method="majority")
     with rasterio.open(tmp_path / "out.tif") as ds:
         out = ds.read(1)
@@ -140,16 +132,16 @@ def test_float_majority_and_nan_nodata(tmp_path):
     assert out[0, 0] == 1.5 and np.isnan(out[0, 1])
 
 
-def test_errors(tmp_path):
-    src = _write(tmp_path / "src.tif", HAND)
+def test_errors(write_tif, tmp_path):
+    src = write_tif(tmp_path / "src.tif", HAND, transform=T, nodata=ND)
     with pytest.raises(ConfigError, match=r"2.5 m in downscale.resolutions is not a whole"):
         downscale_file(src, tmp_path / "x.tif", resolution_m=2.5, method="mean")
     with pytest.raises(ConfigError, match="downscale.resolutions"):
         downscale_file(src, tmp_path / "x.tif", resolution_m=0.5, method="mean")
     with pytest.raises(ConfigError, match=r"Unknown method 'median' for downscale.method"):
         downscale_file(src, tmp_path / "x.tif", resolution_m=2, method="median")
-    geo = _write(tmp_path / "geo.tif", HAND, transform=Affine(0.001, 0, -120, 0, -0.001, 38),
-                 crs="EPSG:4326")
+    geo = write_tif(tmp_path / "geo.tif", HAND, transform=Affine(0.001, 0, -120, 0, -0.001, 38),
+                    nodata=ND, crs="EPSG:4326")
     with pytest.raises(InputDataError, match="geographic CRS"):
         downscale_file(geo, tmp_path / "x.tif", resolution_m=2, method="mean")
     with pytest.raises(InputDataError, match="Cannot open raster"):

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import rasterio
 
+from ci import on_ci
 from smk import jobs_of, new_workflow, snakemake
 
 pytestmark = pytest.mark.slurm
@@ -63,7 +64,7 @@ def slurm():
     reason = slurm_unavailable()
     if reason is None:
         return
-    if os.environ.get("CI", "").lower() in ("true", "1"):
+    if on_ci():
         pytest.fail(f"{reason}. CI=true: the SLURM test must run; .ci/run starts SLURM with .ci/slurm-up.sh.")
     pytest.skip(f"{reason}; start a local cluster with `sudo bash .ci/slurm-up.sh` to run this test")
 

@@ -163,7 +163,7 @@ Promise.all(entries.map(([k, v]) => new Promise(resolve => {
 
 
 @pytest.mark.browser
-def test_html_report_renders_every_figure(demo_run):
+def test_html_report_renders_every_figure(demo_run, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -199,9 +199,7 @@ def test_html_report_renders_every_figure(demo_run):
                        if i.get_attribute("src").startswith("data:image/png")
                        and driver.execute_script("return arguments[0].naturalWidth", i) > 0])
         assert img
-        artifacts = ROOT / "test-artifacts"
-        artifacts.mkdir(exist_ok=True)
-        shot = artifacts / "report_wqi.png"
+        shot = tmp_path / "report_wqi.png"
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000
     finally:

@@ -25,18 +25,17 @@ def neon_server(tmp_path):
     spec = tiny_spec(site="SRVR", shape=(2, 1), pixels=24, pixel_size=25.0, bands=90)
     src = tmp_path / "served"
     paths = generate_site(spec, src)
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--dir", str(src), "--site", "SRVR", "--product", "DP3.30006.002",
-         "--month", "2024-06", "--pattern", "*.h5", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
-        yield url, spec, paths
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    cmd = [sys.executable, str(SERVER), "--dir", str(src), "--site", "SRVR", "--product", "DP3.30006.002",
+           "--month", "2024-06", "--pattern", "*.h5", "--port", "0"]
+    # The context manager closes the pipes (an unclosed one is a ResourceWarning, an error here).
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            url = proc.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+            yield url, spec, paths
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 def test_neon_source_end_to_end_and_no_second_download(neon_server, tmp_path):

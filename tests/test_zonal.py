@@ -1,4 +1,4 @@
-"""Tests of aopflow.zonal.engine: pixel-centre statistics against rasterstats, exact statistics against
+"""Tests of aopflow.zonal: pixel-centre statistics against rasterstats, exact statistics against
 exactextract, hand-computed cases, plot reading in every format, files and figures."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
 import rasterstats
 import shapely
 from affine import Affine
@@ -19,10 +18,8 @@ from pyproj import CRS, Transformer
 from rasterio import features
 
 from aopflow.errors import ConfigError, InputDataError
-from aopflow.zonal.engine import (
+from aopflow.zonal import (
     STATS,
-    _pixel_centre_samples,
-    _plot_windows,
     parse_stats,
     plot_arrays_file,
     read_plots,
@@ -32,6 +29,7 @@ from aopflow.zonal.engine import (
     zonal_stats_file,
 )
 from aopflow.zonal.figures import plot_zonal_bars, plot_zonal_histograms
+from aopflow.zonal.membership import pixel_centre_samples, plot_windows
 
 
 EPSG = "EPSG:32611"
@@ -163,7 +161,7 @@ def test_pixel_masks_equal_gdal_rasterize_on_pixel_centre_lattice():
             g = shapely.Polygon([t @ tuple(p) for p in pts])  # often self-intersecting
             if g.area > 0:
                 geoms.append(g.buffer(0) if len(geoms) % 3 == 0 and g.buffer(0).area > 0 else g)
-        plot, row, col = _pixel_centre_samples(np.array(geoms, dtype=object), t, shape)
+        plot, row, col = pixel_centre_samples(np.array(geoms, dtype=object), t, shape)
         for i, g in enumerate(geoms):
             ref = features.rasterize([(g, 1)], out_shape=shape, transform=t, fill=0,
                                      dtype="uint8").astype(bool)
@@ -291,7 +289,7 @@ def test_parse_stats_and_errors():
 def test_plot_without_pixels_is_kept_and_logged(caplog):
     arr = np.ones((10, 10))
     geoms = [shapely.Point(*(T @ (5, 5))).buffer(3), shapely.Point(*(T @ (50, 50))).buffer(3)]
-    with caplog.at_level(logging.WARNING, logger="aopflow.zonal.engine"):
+    with caplog.at_level(logging.WARNING, logger="aopflow.zonal.stats"):
         out = zonal_stats_array(geoms, arr, T, stats=["count", "mean", "p90"])
     assert out[1] == {"count": 0, "mean": None, "p90": None}
     assert out[0]["count"] > 0
@@ -434,20 +432,12 @@ def test_read_plots_vector_errors(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def _write_tif(path, arr, transform=T, nodata=NODATA, crs=EPSG):
-    arr3 = arr if arr.ndim == 3 else arr[None]
-    with rasterio.open(path, "w", driver="GTiff", width=arr3.shape[2], height=arr3.shape[1],
-                       count=arr3.shape[0], dtype=arr3.dtype.name, crs=crs,
-                       transform=transform, nodata=nodata) as dst:
-        dst.write(arr3)
-    return path
 
-
-def test_zonal_stats_file_windows_bands_and_reprojection(tmp_path, monkeypatch):
-    monkeypatch.setattr("aopflow.zonal.engine.READ_BYTES", 1)  # one band per read
+def test_zonal_stats_file_windows_bands_and_reprojection(write_tif, tmp_path, monkeypatch):
+    monkeypatch.setattr("aopflow.zonal.stats.READ_BYTES", 1)  # one band per read
     rng = np.random.default_rng(31)
     bands = np.stack([_raster(rng, (200, 240)), _raster(rng, (200, 240))])
-    tif = _write_tif(tmp_path / "chm.tif", bands)
+    tif = write_tif(tmp_path / "chm.tif", bands, transform=T, nodata=NODATA, crs=EPSG)
     geoms = _plots(rng, shape=(200, 240), n=70)
     plots = gpd.GeoDataFrame({"plotID": [f"P{i}" for i in range(len(geoms))]},
                              geometry=geoms, crs=EPSG)
@@ -465,15 +455,15 @@ def test_zonal_stats_file_windows_bands_and_reprojection(tmp_path, monkeypatch):
     single = zonal_stats_file(plots, tif, band=2, stats=["mean"])
     np.testing.assert_array_equal(single["mean"].to_numpy(), out["b2_mean"].to_numpy())
     assert out["b1_count"].dtype.kind == "i" and out["plotID"].tolist() == plots["plotID"].tolist()
-    windows = _plot_windows(np.array(geoms, dtype=object), T, (200, 240), 48)
+    windows = plot_windows(np.array(geoms, dtype=object), T, (200, 240), 48)
     assert len(windows) > 4  # several windows, none near the raster size
     assert all(r1 - r0 <= 48 + 26 and c1 - c0 <= 48 + 26 for (r0, r1, c0, c1), _ in windows)
 
 
-def test_zonal_stats_file_zero_is_nodata_and_bad_band(tmp_path):
+def test_zonal_stats_file_zero_is_nodata_and_bad_band(write_tif, tmp_path):
     chm = np.zeros((40, 40), dtype=np.float32)
     chm[10:20, 10:20] = 12.0
-    tif = _write_tif(tmp_path / "chm.tif", chm, nodata=None)
+    tif = write_tif(tmp_path / "chm.tif", chm, nodata=None, transform=T, crs=EPSG)
     plots = gpd.GeoDataFrame({"plotID": ["A"]},
                              geometry=[shapely.box(*(T @ (5, 25)), *(T @ (25, 5)))], crs=EPSG)
     with_zeros = zonal_stats_file(plots, tif, stats=["count", "mean"])
@@ -484,10 +474,10 @@ def test_zonal_stats_file_zero_is_nodata_and_bad_band(tmp_path):
         zonal_stats_file(plots, tif, band=3, stats=["mean"])
 
 
-def test_write_zonal_and_plot_arrays_round_trip(tmp_path):
+def test_write_zonal_and_plot_arrays_round_trip(write_tif, tmp_path):
     rng = np.random.default_rng(41)
     arr = _raster(rng).astype(np.float32)
-    tif = _write_tif(tmp_path / "chm.tif", arr)
+    tif = write_tif(tmp_path / "chm.tif", arr, transform=T, nodata=NODATA, crs=EPSG)
     geoms = _plots(rng, n=8)
     plots = gpd.GeoDataFrame({"plotID": [f"P{i}" for i in range(len(geoms))],
                               "note": ["x"] * len(geoms)}, geometry=geoms, crs=EPSG)

@@ -10,9 +10,11 @@ library's CSV and at most one tile's metadata.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Mapping, Sequence
 
 from aopflow.errors import ConfigError
+from aopflow.products import S2_PRODUCT_PATTERN
 
 #: classify.* threshold keys and what they bound.
 THRESHOLD_KEYS = ("sam_max_angle", "sid_max_divergence")
@@ -49,6 +51,24 @@ def check_product_names(names: Sequence[str], available: Collection[str], key: s
             f"{key}: {missing} {'is' if len(missing) == 1 else 'are'} not a mosaic this run "
             f"can make; available: {sorted(available)} (an ancillary layer must also be listed "
             "in ancillary_layers; chm needs source: neon with neon.chm: true)."
+        )
+
+
+def check_s2_downscale(names: Sequence[str], sentinel2: Mapping, resolutions: Sequence[float]) -> None:
+    """Sentinel-2 products in ``downscale.products`` need the Sentinel-2 stage, and every
+    resolution must be a whole multiple of ``sentinel2.resolution``."""
+    if not sentinel2.get("source"):
+        raise ConfigError(
+            f"downscale.products: {names} are Sentinel-2 products, but the Sentinel-2 stage is "
+            "off (sentinel2.source: null); set sentinel2.source (demo or stac) or remove them."
+        )
+    step = float(sentinel2["resolution"])
+    bad = [r for r in resolutions if not math.isclose(r / step, round(r / step)) or r < step]
+    if bad:
+        raise ConfigError(
+            f"downscale.resolutions: {bad} m are not whole multiples of sentinel2.resolution "
+            f"({step:g} m), which the Sentinel-2 products {names} are on; use e.g. "
+            f"{[step * k for k in (3, 10)]}."
         )
 
 
@@ -101,7 +121,12 @@ def check_config(
     n, source = n_endmembers(config["endmembers"], library)
     check_class_thresholds(config["classify"], n, source)
     downscale = config["downscale"]
-    check_product_names(downscale["products"], mosaics, "downscale.products")
+    s2_names = [p for p in downscale["products"] if re.match(S2_PRODUCT_PATTERN, p)]
+    check_product_names(
+        [p for p in downscale["products"] if p not in s2_names], mosaics, "downscale.products"
+    )
+    if s2_names:
+        check_s2_downscale(s2_names, config["sentinel2"], downscale["resolutions"])
     zonal = config["zonal"]
     if zonal_names:
         mosaic_names = [r for r in zonal["rasters"] if not r.endswith((".tif", ".tiff", ".vrt"))]

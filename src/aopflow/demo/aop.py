@@ -27,6 +27,7 @@ import rasterio
 from affine import Affine
 
 from aopflow.errors import ConfigError
+from aopflow.neon.naming import TILE_SIZE_M, format_tile_id, parse_tile_id, reflectance_file_name
 from aopflow.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -117,16 +118,16 @@ class SiteSpec:
     def tile_ids(self) -> list[str]:
         e0, n0 = self.origin
         return [
-            f"{e0 + 1000 * i:06d}_{n0 + 1000 * j:07d}"
+            format_tile_id(e0 + TILE_SIZE_M * i, n0 + TILE_SIZE_M * j)
             for j in range(self.shape[1])
             for i in range(self.shape[0])
         ]
 
     def validate(self) -> None:
-        if self.pixels * self.pixel_size > 1000 + 1e-9:
+        if self.pixels * self.pixel_size > TILE_SIZE_M + 1e-9:
             raise ConfigError(
                 f"demo.pixels ({self.pixels}) x demo.pixel_size ({self.pixel_size} m) = "
-                f"{self.pixels * self.pixel_size:g} m exceeds the 1000 m NEON tile; reduce one of them."
+                f"{self.pixels * self.pixel_size:g} m exceeds the {TILE_SIZE_M} m NEON tile; reduce one of them."
             )
         unknown = set(self.materials) - set(MATERIALS)
         if unknown:
@@ -162,7 +163,7 @@ def _site_rng(spec: SiteSpec, salt: int) -> np.random.Generator:
 
 def _site_extent(spec: SiteSpec) -> tuple[float, float, float, float]:
     e0, n0 = spec.origin
-    return e0, n0, e0 + 1000.0 * spec.shape[0], n0 + 1000.0 * spec.shape[1]
+    return e0, n0, e0 + TILE_SIZE_M * spec.shape[0], n0 + TILE_SIZE_M * spec.shape[1]
 
 
 def _bumps(spec: SiteSpec, salt: int, count: int, x: np.ndarray, y: np.ndarray, scale: float):
@@ -253,8 +254,8 @@ def map_info_string(ulx: float, uly: float, res: float, zone: int) -> str:
 
 
 def tile_file_name(spec: SiteSpec, tile_id: str) -> str:
-    kind = "bidirectional_reflectance" if spec.revision == "002" else "reflectance"
-    return f"NEON_{spec.domain}_{spec.site}_DP3_{tile_id}_{kind}.h5"
+    """NEON's file name of one demo tile (``tile_id`` may be a wildcard such as ``"{tile}"``)."""
+    return reflectance_file_name(spec.domain, spec.site, tile_id, spec.revision)
 
 
 def _vlen_ascii(group: h5py.Group, name: str, value: str) -> None:
@@ -270,7 +271,7 @@ def _flight_lines(spec: SiteSpec) -> list[str]:
 def write_tile(spec: SiteSpec, tile_id: str, out_dir: Path, truth_dir: Path | None = None) -> Path:
     """Write one synthetic tile (and its truth abundances); return the .h5 path."""
     spec.validate()
-    e, n = (int(v) for v in tile_id.split("_"))
+    e, n = parse_tile_id(tile_id)
     px, res, nb = spec.pixels, spec.pixel_size, spec.bands
     wl = wavelength_grid(nb)
     E = endmember_spectra(spec.materials, wl).astype(np.float32)
@@ -327,7 +328,7 @@ def _chunks(spec: SiteSpec, shape: tuple[int, int, int]):
 
 
 def _write_h5(spec, path, tile_id, cube, wl, X, Y, nodata):
-    e, n = (int(v) for v in tile_id.split("_"))
+    e, n = parse_tile_id(tile_id)
     px, res, nb = spec.pixels, spec.pixel_size, spec.bands
     comp = {"compression": "gzip", "compression_opts": spec.compression} if spec.compression else {}
     zone = spec.epsg % 100
@@ -453,7 +454,8 @@ def write_demo_plots(spec: SiteSpec, path: str | Path, n: int = 12) -> Path:
     rng = _site_rng(spec, 31)
     xmin, ymin, xmax, ymax = _site_extent(spec)
     span_x = min(xmax - xmin, spec.shape[0] * spec.pixels * spec.pixel_size)
-    pts = [(xmin + 1000.0 - 5.0 if spec.shape[0] > 1 else xmin + 0.5 * span_x, ymin + 0.5 * min(1000.0, ymax - ymin))]
+    pts = [(xmin + TILE_SIZE_M - 5.0 if spec.shape[0] > 1 else xmin + 0.5 * span_x,
+            ymin + 0.5 * min(TILE_SIZE_M, ymax - ymin))]
     pts.append((xmax - 30.0, ymin + 30.0))  # in the no-data strip of the east edge
     while len(pts) < n:
         x, y = rng.uniform(xmin + 40, xmax - 40), rng.uniform(ymin + 40, ymax - 40)

@@ -21,7 +21,6 @@ grouped so each HDF5 chunk is decompressed once.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,8 @@ from rasterio.crs import CRS
 
 from aopflow.errors import NeonFormatError
 from aopflow.neon import chunks as chunkdec
+from aopflow.neon.naming import TILE_SIZE_M, revision_from_name, tile_cell
+from aopflow.neon.naming import tile_id_from_name  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,6 @@ WQI_NODATA = 0
 #: background) becomes 0 = no data.
 WQI_STOPLIGHT = {(0, 255, 0): 1, (255, 255, 0): 2, (255, 0, 0): 3}
 
-_TILE_RE = re.compile(r"_(\d{6})_(\d{7})_")
-
 
 def canonical_layer(name: str) -> str:
     """Return the canonical (.002) name of an ancillary layer given either revision's name."""
@@ -110,18 +109,6 @@ def layer_product_name(name: str) -> str:
     """Short product name used in output file names (``Weather_Quality_Indicator`` -> ``wqi``)."""
     canon = canonical_layer(name)
     return "wqi" if canon == "Weather_Quality_Indicator" else canon.lower().replace("-", "_")
-
-
-def tile_id_from_name(path: str | Path) -> str:
-    """Tile id ``"EEEEEE_NNNNNNN"`` (lower-left corner) parsed from a NEON file name."""
-    m = _TILE_RE.search(Path(path).name)
-    if not m:
-        raise NeonFormatError(
-            f"{path}: file name does not carry a tile corner; expected NEON naming "
-            "'NEON_Dxx_SITE_DP3_EEEEEE_NNNNNNN_..._reflectance.h5' (6-digit easting, "
-            "7-digit northing of the lower-left corner). Rename the file to NEON's convention."
-        )
-    return f"{m.group(1)}_{m.group(2)}"
 
 
 def _scalar(value):
@@ -385,8 +372,8 @@ class NeonTile:
         )
 
     def _revision(self, md: h5py.Group) -> str:
-        if "bidirectional" in self.path.name.lower():
-            return "002"
+        if revision_from_name(self.path) is not None:
+            return revision_from_name(self.path)
         anc = md.get("Ancillary_Imagery")
         if anc is not None:
             if "Acqusition_Date" in anc or "Aerosol_Optical_Thickness" in anc:
@@ -693,9 +680,10 @@ def read_meta(path: str | Path) -> TileMeta:
         return t.meta
 
 
-def check_tile_in_cell(meta: TileMeta, tile_id: str, cell_m: float = 1000.0) -> None:
+def check_tile_in_cell(meta: TileMeta, tile_id: str) -> None:
     """Raise if the tile's data extend outside the 1 km grid cell its file name names."""
-    e, n = (float(v) for v in tile_id.split("_"))
+    e, n, _, _ = tile_cell(tile_id)
+    cell_m = TILE_SIZE_M
     left, bottom, right, top = meta.bounds
     tol = 1e-6 * cell_m
     if left < e - tol or bottom < n - tol or right > e + cell_m + tol or top > n + cell_m + tol:

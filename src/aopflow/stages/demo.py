@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aopflow.demo.aop import SiteSpec, tile_file_name
+from aopflow.demo.aop import SiteSpec, tile_file_name  # noqa: F401 (used by rules/demo.smk)
 
 
 def demo_spec(site: str, year: int, demo: Mapping) -> SiteSpec:

@@ -1,4 +1,9 @@
-"""Workflow-facing steps of ``source: neon``: list a site's tiles, then fetch one tile per job."""
+"""Stage `download` (rules/download.smk), ``source: neon``: list a site's tiles of one NEON
+product (reflectance or CHM), then fetch one tile per job.
+
+The HTTP client, the listing, the tile selection and the download state machine are in
+:mod:`aopflow.neon` (``client``, ``listing``, ``selection``, ``download``).
+"""
 
 from __future__ import annotations
 
@@ -8,35 +13,32 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aopflow.errors import ConfigError, InputDataError
-from aopflow.neon.api import (
-    NeonClient,
-    check_size,
-    fetch_tile,
-    list_tiles,
-    read_tile_listing,
-    write_tile_listing,
-)
+from aopflow.errors import ConfigError
+from aopflow.neon.client import NeonClient
+from aopflow.neon.download import fetch_tile
+from aopflow.neon.listing import check_size, list_tiles, read_tile_listing, write_tile_listing
+from aopflow.neon.selection import select_subset
+from aopflow.zonal.plots import AROUND_PLOTS_KEYS, load_plots
 
 log = logging.getLogger(__name__)
 
 
-def plot_points(path: str | os.PathLike) -> tuple[list[tuple[float, float]], str]:
-    """Plot centres (x, y) in a projected (UTM) CRS from a vector file, and that CRS.
+def plot_points(
+    path: str | os.PathLike,
+    *,
+    plots_crs: str | None = None,
+    x_column: str = "x",
+    y_column: str = "y",
+) -> tuple[list[tuple[float, float]], str]:
+    """Plot centres (x, y) in a projected (UTM) CRS from a plots file, and that CRS.
 
+    The file is read as zonal statistics read plots (:func:`aopflow.zonal.load_plots`): a
+    GeoPackage, Shapefile, GeoJSON, or a CSV of ``x_column``/``y_column`` in ``plots_crs``.
     Points in a geographic CRS (e.g. NEON's plot shapefiles in WGS84) are projected to the
     UTM zone that contains them (NEON tiles are in the site's UTM zone).
     """
-    import geopandas as gpd
-
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
-        raise InputDataError(f"neon.tiles.around_plots.path: cannot read {path}: {exc}") from exc
-    if gdf.empty:
-        raise InputDataError(f"neon.tiles.around_plots.path: {path} has no features")
-    if gdf.crs is None:
-        raise InputDataError(f"neon.tiles.around_plots.path: {path} has no CRS; save it with one.")
+    gdf = load_plots(path, id_column=None, crs=plots_crs, x_column=x_column, y_column=y_column,
+                     keys=AROUND_PLOTS_KEYS)
     if gdf.crs.is_geographic:
         gdf = gdf.to_crs(gdf.estimate_utm_crs())
     pts = gdf.geometry.centroid
@@ -44,11 +46,14 @@ def plot_points(path: str | os.PathLike) -> tuple[list[tuple[float, float]], str
 
 
 def _selection(tiles: Any) -> Any:
+    """``neon.tiles`` with an ``around_plots.path`` replaced by the plots' centre points."""
     if isinstance(tiles, Mapping) and "around_plots" in tiles:
         ap = tiles["around_plots"]
-        points, crs = plot_points(ap["path"])
-        log.info("around_plots: %d plot centres in %s, buffer %s m", len(points), crs, ap.get("buffer_m", 0))
-        return {"around_plots": {"points": points, "buffer_m": float(ap.get("buffer_m", 0))}}
+        points, crs = plot_points(ap["path"], plots_crs=ap.get("plots_crs"),
+                                  x_column=ap.get("x_column", "x"), y_column=ap.get("y_column", "y"))
+        buffer_m = float(ap.get("buffer_m", 0))
+        log.info("around_plots: %d plot centres in %s, buffer %s m", len(points), crs, buffer_m)
+        return {"around_plots": {"points": points, "buffer_m": buffer_m}}
     return tiles
 
 
@@ -64,19 +69,19 @@ def neon_listing(
     max_download_gb: float | None = None,
     subset: Any = "all",
 ) -> Path:
-    """List the site's tiles with the NEON Data API, check the size guard, write ``tiles.csv``.
+    """List the site's tiles with the NEON Data API, check the size guard, write the listing.
 
-    Nothing is downloaded here; when the selection exceeds ``max_download_gb`` this stops before
-    any download with the total size and the key to raise.
+    ``tiles`` is ``neon.tiles`` (what to ask NEON for), ``subset`` the ``tiles`` key (which of
+    the listed tiles to process), applied here once: the listing holds exactly the tiles the
+    workflow processes, so the size guard counts what will be downloaded. Nothing is downloaded
+    here; when the selection exceeds ``max_download_gb`` this stops before any download with
+    the total size and the key to raise.
     """
     with NeonClient.from_env(api_url) as client:
         files = list_tiles(client, product=product, site=site, year=year, tiles=_selection(tiles),
                            include_provisional=include_provisional)
-    if subset not in (None, "all"):
-        missing = sorted(set(subset) - {f.tile for f in files})
-        if missing:
-            raise ConfigError(f"tiles: {missing} are not among the listed tiles {[f.tile for f in files]}")
-        files = [f for f in files if f.tile in set(subset)]
+    by_tile = {f.tile: f for f in files}
+    files = [by_tile[t] for t in select_subset(list(by_tile), subset)]
     if max_download_gb is not None:
         total = check_size(files, max_download_gb)
         log.info("%d tiles, %.2f GB to download at most", len(files), total / 1e9)

@@ -55,7 +55,7 @@ def make_grid(tiles_csv, grid_json, *, resolution: float, area="site", plots_pat
             raise ConfigError("sentinel2.area is 'plots' but zonal.plots is not set; give a plots file or "
                               "use area: site.")
         from aopflow.sentinel2.grid import tiles_bounds
-        from aopflow.zonal.engine import read_plots
+        from aopflow.zonal import read_plots
 
         crs_epsg, _ = tiles_bounds(tiles_csv, epsg)
         opts = dict(plots_options or {})

@@ -23,6 +23,7 @@ from aopflow.clean import CleanSpec, clean_pixels, tile_good_bands
 from aopflow.errors import ConfigError, SiteError
 from aopflow.io import atomic_path
 from aopflow.neon.reader import NeonTile, check_tile_in_cell
+from aopflow.products import CLASS_NODATA
 from aopflow.raster import write_geotiff
 from aopflow.spectral import (
     UNMIX_FROM_GRAM,
@@ -37,8 +38,6 @@ from aopflow.spectral import (
 )
 
 log = logging.getLogger(__name__)
-
-CLASS_NODATA = 255
 
 
 def _tile_seed(seed: int, tile_id: str) -> int:

@@ -3,7 +3,7 @@ site's tile list (used by the workflow at parse time and by rule tile_listing)."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from aopflow.errors import ConfigError
@@ -47,19 +47,6 @@ def endmember_library(path: str | Path | None) -> list[str]:
             "(wavelength_nm, then one column per endmember), or null to extract endmembers."
         )
     return [str(path)]
-
-
-def select_tiles(available: Sequence[str], subset, key: str = "tiles") -> list[str]:
-    """Apply the ``tiles`` subset ("all" or a list) to the available tile ids, keeping order."""
-    available = list(available)
-    if subset in (None, "all"):
-        return sorted(available)
-    missing = sorted(set(subset) - set(available))
-    if missing:
-        raise ConfigError(
-            f"{key}: tiles {missing} are not part of this site; available tiles: {sorted(available)}"
-        )
-    return sorted(subset)
 
 
 def write_listing(tiles: Sequence[str], h5_files: Sequence[str | Path], csv_path: str | Path) -> Path:

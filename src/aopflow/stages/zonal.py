@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from aopflow.zonal.engine import (
+from aopflow.zonal import (
     plot_arrays_file,
     read_plots,
     write_plot_arrays,

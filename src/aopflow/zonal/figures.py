@@ -40,7 +40,7 @@ def plot_zonal_bars(
     """Bar chart of one statistic per plot, in table order; plots without data marked 'x'.
 
     Args:
-        table: DataFrame/GeoDataFrame from :func:`aopflow.zonal.engine.zonal_stats_file`.
+        table: DataFrame/GeoDataFrame from :func:`aopflow.zonal.zonal_stats_file`.
         png_path: output PNG.
         stat: column to draw (e.g. ``"mean"``, ``"p90"``).
         id_column: plot id column (bar labels).
@@ -91,8 +91,8 @@ def plot_zonal_histograms(
 
     Args:
         arrays: plot id -> value array; masked cells (masked arrays) and NaN are left out
-            (as from :func:`aopflow.zonal.engine.plot_arrays_file` or an ``.npz`` written by
-            :func:`aopflow.zonal.engine.write_plot_arrays`).
+            (as from :func:`aopflow.zonal.plot_arrays_file` or an ``.npz`` written by
+            :func:`aopflow.zonal.write_plot_arrays`).
         png_path: output PNG.
         bins: number of bins spanning all shown plots' values.
         max_plots: draw the first ``max_plots`` plots only (the figure stays readable); the

@@ -6,9 +6,9 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point
 
-from aopflow.errors import ConfigError
+from aopflow.errors import ConfigError, InputDataError
 from aopflow.stages.download import download_listed_tile, neon_listing, plot_points
-from aopflow.neon.api import read_tile_listing
+from aopflow.neon.listing import read_tile_listing
 
 from neon_server import FakeNeonServer
 
@@ -64,3 +64,20 @@ def test_download_listed_tile(server, tmp_path):
     with pytest.raises(ConfigError, match="expected the listed file name"):
         download_listed_tile(out, "258000_4112000", tmp_path / "h5" / NAMES[0], api_url=server.url,
                              product="DP3.30006.002", site="SJER")
+
+
+def test_listing_around_plots_from_a_csv(server, tmp_path):
+    # The CSV of plots that zonal statistics read works for around_plots too.
+    plots = tmp_path / "plots.csv"
+    plots.write_text("plotID,easting,northing\na,257500,4111500\nb,258900,4112100\n")
+    sel = {"around_plots": {"path": str(plots), "buffer_m": 200, "plots_crs": "EPSG:32611",
+                            "x_column": "easting", "y_column": "northing"}}
+    out = neon_listing(tmp_path / "tiles.csv", api_url=server.url, product="DP3.30006.002", site="SJER",
+                       year=2021, tiles=sel, max_download_gb=1)
+    assert [t.tile for t in read_tile_listing(out)] == [
+        "257000_4111000", "258000_4111000", "258000_4112000", "259000_4111000", "259000_4112000"]
+    # Without its CRS the CSV is refused with the around_plots key to set.
+    del sel["around_plots"]["plots_crs"]
+    with pytest.raises(InputDataError, match=r"neon\.tiles\.around_plots\.plots_crs"):
+        neon_listing(tmp_path / "u.csv", api_url=server.url, product="DP3.30006.002", site="SJER",
+                     year=2021, tiles=sel, max_download_gb=1)

@@ -1,0 +1,104 @@
+"""The product table: what kind of raster each site product is, read by every stage that cares.
+
+A product is *categorical* (class codes: the WQI stop-light codes, SAM/SID class maps) or
+*continuous* (reflectance, abundances, NDVI, heights...). The kind decides
+
+* how mosaic overviews are resampled (``nearest`` for classes, ``average`` otherwise),
+* how a mosaic is downscaled (block ``majority`` or block ``mean``),
+* what zonal statistics report (class fractions and the majority, or the statistics asked for),
+
+and :data:`PRODUCTS` also records each product's no-data value. Rasters the table does not know
+(a user's GeoTIFF in ``zonal.rasters``) are continuous unless named in ``zonal.categorical``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+
+from aopflow.neon.reader import ANCILLARY_ALIASES, ANCILLARY_NODATA, layer_product_name
+
+#: Overview resampling and downscaling method per kind.
+_RESAMPLING = {True: "nearest", False: "average"}
+_DOWNSCALE = {True: "majority", False: "mean"}
+
+#: No-data code of the SAM/SID class maps (uint8; 0 = unclassified, 1..n classes).
+CLASS_NODATA = 255
+
+
+@dataclasses.dataclass(frozen=True)
+class Product:
+    """One raster product: its name (``mosaic/{name}.tif``), kind and no-data value.
+
+    ``nodata`` is ``None`` when it is whatever the source file says (ancillary layers that carry
+    a ``Data_Ignore_Value``, user rasters).
+    """
+
+    name: str
+    categorical: bool
+    nodata: float | None
+
+    @property
+    def overview_resampling(self) -> str:
+        """GDAL resampling of the mosaic's overviews: ``nearest`` or ``average``."""
+        return _RESAMPLING[self.categorical]
+
+    @property
+    def downscale_method(self) -> str:
+        """Block aggregation of :mod:`aopflow.stages.downscale`: ``majority`` or ``mean``."""
+        return _DOWNSCALE[self.categorical]
+
+
+def _ancillary_products() -> dict[str, Product]:
+    out = {}
+    for layer in ANCILLARY_ALIASES:
+        name = layer_product_name(layer)
+        # Only the WQI (codes 1, 2, 3 = <10 %, 10-50 %, >50 % cloud cover) is read as class
+        # codes; the other layers (also the classified ones, e.g. Haze_Cloud_Water_Map) are
+        # mosaicked and aggregated as values.
+        out[name] = Product(name, categorical=name == "wqi", nodata=ANCILLARY_NODATA.get(layer))
+    return out
+
+
+#: Every product the workflow makes, by name.
+PRODUCTS: dict[str, Product] = {
+    **_ancillary_products(),
+    "rgb": Product("rgb", categorical=False, nodata=math.nan),
+    "reflectance": Product("reflectance", categorical=False, nodata=math.nan),
+    "abundance": Product("abundance", categorical=False, nodata=math.nan),
+    "sam": Product("sam", categorical=True, nodata=CLASS_NODATA),
+    "sid": Product("sid", categorical=True, nodata=CLASS_NODATA),
+    "ndvi": Product("ndvi", categorical=False, nodata=math.nan),
+    "chm": Product("chm", categorical=False, nodata=None),
+}
+
+#: Products that have a site mosaic (``mosaic/{name}.tif``): all but the reflectance cube.
+MOSAIC_PRODUCTS = tuple(sorted(set(PRODUCTS) - {"reflectance"}))
+
+#: Sentinel-2 products on the site grid that the downscale stage also takes by name
+#: (``s2/composite/...``; the per-date ``s2_ndvi_YYYY-MM-DD`` are continuous too).
+S2_PRODUCTS: dict[str, Product] = {
+    "s2_ndvi_median": Product("s2_ndvi_median", categorical=False, nodata=math.nan),
+    "s2_reflectance_median": Product("s2_reflectance_median", categorical=False, nodata=math.nan),
+    "s2_valid_count": Product("s2_valid_count", categorical=False, nodata=None),
+}
+#: Pattern of every Sentinel-2 product name (the schema's ``downscale.products`` uses the same).
+S2_PRODUCT_PATTERN = r"^s2_(ndvi_median|valid_count|reflectance_median|ndvi_[0-9]{4}-[0-9]{2}-[0-9]{2})$"
+
+
+def product(name: str, categorical: Iterable[str] = ()) -> Product:
+    """The product called ``name``; a raster the table does not know is continuous unless its
+    name is in ``categorical`` (config key ``zonal.categorical``), with its file's no-data."""
+    categorical = set(categorical)
+    known = PRODUCTS.get(name) or S2_PRODUCTS.get(name)
+    if known is None:
+        return Product(name, categorical=name in categorical, nodata=None)
+    if name in categorical and not known.categorical:
+        return dataclasses.replace(known, categorical=True)
+    return known
+
+
+def is_categorical(name: str, categorical: Iterable[str] = ()) -> bool:
+    """Whether ``name`` holds class codes (see :func:`product`)."""
+    return product(name, categorical).categorical

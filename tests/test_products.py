@@ -1,0 +1,29 @@
+"""aopflow.products: one table says which products are class maps."""
+
+from __future__ import annotations
+
+import math
+
+from aopflow.products import CLASS_NODATA, MOSAIC_PRODUCTS, PRODUCTS, is_categorical, product
+
+
+def test_class_maps_and_continuous_products():
+    assert {n for n, p in PRODUCTS.items() if p.categorical} == {"wqi", "sam", "sid"}
+    for name in ("sam", "sid", "wqi"):
+        p = product(name)
+        assert (p.overview_resampling, p.downscale_method) == ("nearest", "majority")
+    for name in ("ndvi", "abundance", "rgb", "chm", "aspect"):
+        p = product(name)
+        assert (p.overview_resampling, p.downscale_method) == ("average", "mean")
+    assert product("sam").nodata == CLASS_NODATA and product("wqi").nodata == 0
+    assert math.isnan(product("ndvi").nodata)
+    assert "reflectance" not in MOSAIC_PRODUCTS and "wqi" in MOSAIC_PRODUCTS
+
+
+def test_user_rasters_are_continuous_unless_declared():
+    assert not is_categorical("landcover")
+    assert is_categorical("landcover", ["landcover"])
+    assert product("landcover", ["landcover"]).downscale_method == "majority"
+    assert product("landcover").nodata is None  # the file's own no-data
+    assert is_categorical("slope", ["slope"]) and not is_categorical("slope")
+    assert is_categorical("sam", [])  # built-in class maps stay class maps

@@ -1,0 +1,72 @@
+"""config/schema.yaml copies the package's strategy tables: its enums must equal them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aopflow import spectral
+from aopflow.demo.aop import CHUNK_PROFILES, MATERIALS
+from aopflow.neon import naming
+from aopflow.neon.reader import ANCILLARY_ALIASES
+from aopflow.products import MOSAIC_PRODUCTS
+from aopflow.zonal import STATS
+
+SCHEMA_TEXT = (Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text()
+SCHEMA = yaml.safe_load(SCHEMA_TEXT)
+
+
+def node(path: str) -> dict:
+    """The schema of a dotted config key (``items`` for the elements of an array)."""
+    out = SCHEMA
+    for part in path.split("."):
+        out = out["items"] if part == "[]" else out["properties"][part]
+    return out
+
+
+@pytest.mark.parametrize(
+    "key, table",
+    [
+        ("endmembers.method", spectral.ENDMEMBER_METHODS),
+        ("unmix.method", spectral.UNMIX_METHODS),
+        ("zonal.stats.[]", STATS),
+        ("downscale.products.[]", MOSAIC_PRODUCTS),
+        ("ancillary_layers.[]", {a for names in ANCILLARY_ALIASES.values() for a in names}),
+        ("neon.product", naming.REFLECTANCE_PRODUCTS),
+        ("demo.revision", naming.REVISIONS),
+        ("demo.materials.[]", MATERIALS),
+        ("demo.chunks", [*CHUNK_PROFILES, "auto"]),
+    ],
+)
+def test_schema_enum_equals_package_table(key, table):
+    assert sorted(node(key)["enum"]) == sorted(table)
+
+
+def test_figure_stat_pattern_names_the_statistics():
+    pattern = node("zonal.figure_stat")["pattern"]
+    names = re.fullmatch(r"\^\(([a-z|]+)\|p.*\)\$", pattern).group(1).split("|")
+    assert sorted(names) == sorted(STATS)
+    for ok in ("mean", "p90", "p2.5", "p100"):
+        assert re.fullmatch(pattern, ok)
+    for bad in ("average", "p101", "p-1", "mean "):
+        assert not re.fullmatch(pattern, bad)
+
+
+def test_raster_name_patterns_equal_the_zonal_wildcard():
+    # zonal.zero_is_nodata and zonal.categorical name rasters as the {zname} wildcard does.
+    common = (Path(__file__).resolve().parents[1] / "rules" / "common.smk").read_text()
+    zname = re.search(r'zname=r"(.+)"', common).group(1)
+    for key in ("zonal.zero_is_nodata.[]", "zonal.categorical.[]"):
+        assert node(key)["pattern"] == f"^{zname}$"
+
+
+def test_tile_id_patterns_equal_naming():
+    # Every schema pattern of a tile id accepts exactly what aopflow.neon.naming does.
+    patterns = set(re.findall(r'pattern: "(\^\[0-9\]\{6\}_\[0-9\]\{7\}\$)"', SCHEMA_TEXT))
+    assert patterns, "no tile-id pattern found in the schema"
+    for pattern in patterns:
+        for value in ("257000_4111000", "000000_0001000", "25700_4111000", "257000-4111000", "a57000_4111000"):
+            assert bool(re.fullmatch(pattern, value)) == naming.is_tile_id(value), (pattern, value)
