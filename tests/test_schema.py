@@ -12,7 +12,7 @@ from aopflow import spectral
 from aopflow.demo.aop import CHUNK_PROFILES, MATERIALS
 from aopflow.neon import naming
 from aopflow.neon.reader import ANCILLARY_ALIASES
-from aopflow.products import MOSAIC_PRODUCTS
+from aopflow.products import MOSAIC_PRODUCTS, S2_PRODUCT_PATTERN, S2_PRODUCTS
 from aopflow.zonal import STATS
 
 SCHEMA_TEXT = (Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text()
@@ -23,7 +23,12 @@ def node(path: str) -> dict:
     """The schema of a dotted config key (``items`` for the elements of an array)."""
     out = SCHEMA
     for part in path.split("."):
-        out = out["items"] if part == "[]" else out["properties"][part]
+        if part == "[]":
+            out = out["items"]
+        elif part.startswith("anyOf"):  # anyOf0: the first alternative
+            out = out["anyOf"][int(part[5:])]
+        else:
+            out = out["properties"][part]
     return out
 
 
@@ -33,7 +38,7 @@ def node(path: str) -> dict:
         ("endmembers.method", spectral.ENDMEMBER_METHODS),
         ("unmix.method", spectral.UNMIX_METHODS),
         ("zonal.stats.[]", STATS),
-        ("downscale.products.[]", MOSAIC_PRODUCTS),
+        ("downscale.products.[].anyOf0", MOSAIC_PRODUCTS),
         ("ancillary_layers.[]", {a for names in ANCILLARY_ALIASES.values() for a in names}),
         ("neon.product", naming.REFLECTANCE_PRODUCTS),
         ("demo.revision", naming.REVISIONS),
@@ -43,6 +48,13 @@ def node(path: str) -> dict:
 )
 def test_schema_enum_equals_package_table(key, table):
     assert sorted(node(key)["enum"]) == sorted(table)
+
+
+def test_downscale_s2_pattern_equals_the_product_table():
+    # Sentinel-2 products are named by pattern (per-date names too); the package reads the same.
+    assert node("downscale.products.[].anyOf1")["pattern"] == S2_PRODUCT_PATTERN
+    for name in S2_PRODUCTS:
+        assert re.fullmatch(S2_PRODUCT_PATTERN, name)
 
 
 def test_figure_stat_pattern_names_the_statistics():

@@ -17,7 +17,7 @@ import dataclasses
 import math
 from collections.abc import Iterable
 
-from aopflow.neon.reader import ANCILLARY_ALIASES, ANCILLARY_NODATA, layer_product_name
+from aopflow.neon.reader import ANCILLARY_ALIASES, ANCILLARY_NODATA, WQI_NODATA, layer_product_name
 
 #: Overview resampling and downscaling method per kind.
 _RESAMPLING = {True: "nearest", False: "average"}
@@ -57,7 +57,9 @@ def _ancillary_products() -> dict[str, Product]:
         # Only the WQI (codes 1, 2, 3 = <10 %, 10-50 %, >50 % cloud cover) is read as class
         # codes; the other layers (also the classified ones, e.g. Haze_Cloud_Water_Map) are
         # mosaicked and aggregated as values.
-        out[name] = Product(name, categorical=name == "wqi", nodata=ANCILLARY_NODATA.get(layer))
+        wqi = name == "wqi"
+        nodata = WQI_NODATA if wqi else ANCILLARY_NODATA.get(layer)
+        out[name] = Product(name, categorical=wqi, nodata=nodata)
     return out
 
 
