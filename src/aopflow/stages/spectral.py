@@ -84,10 +84,12 @@ def sample_tile(
         bands = tile_good_bands(meta, spec)
         sample = StreamingSample(n_samples, bands.size, scale=meta.scale_factor, seed=tseed)
         skewers = SkewerCandidates(bands.size, n_candidates, scale=meta.scale_factor, seed=[tseed, 1])
+        # With a library neither is asked for: then only the band set is needed, not the cube.
         read = n_samples > 0 or n_candidates > 0
+        blocks = tile.iter_blocks(bands) if read else iter(())
         # BLAS stays single-threaded: the rule gives this job one core.
         with threadpool_limits(limits=1):
-            for sl, raw in tile.iter_blocks(bands) if read else ():
+            for sl, raw in blocks:
                 valid = valid_mask(raw, meta.nodata)
                 first = sl.start * meta.cols
                 sample.update(raw, valid, first)
