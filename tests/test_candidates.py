@@ -117,7 +117,8 @@ def test_streaming_sample_is_uniform_reproducible_and_block_independent(tiles):
     assert not np.array_equal(first, _run(lambda b, s, seed: make(b, s, 6), tiles["band"], 64).result()[1])
     counts = np.zeros(3600)
     for seed in range(40):
-        counts[_run(lambda b, s, _seed: StreamingSample(400, b, scale=s, seed=seed), tiles["band"], 64).result()[1]] += 1
+        smp = _run(lambda b, s, _: StreamingSample(400, b, scale=s, seed=seed), tiles["band"], 64)  # noqa: B023
+        counts[smp.result()[1]] += 1
     share = counts[pos] / 40  # expected 400 / n_valid per pixel
     assert abs(share.mean() - 400 / pos.size) < 1e-12 and counts[np.setdiff1d(np.arange(3600), pos)].sum() == 0
     assert share.std() < 2.5 * np.sqrt(400 / pos.size / 40)  # binomial spread, no structure

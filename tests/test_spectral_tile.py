@@ -281,9 +281,9 @@ def rare_results(tmp_path_factory):
     for (seed, px), (spec, res) in out.items():
         for name, (ang, rmse, ok) in res.items():
             dark = np.array([m == "water" for m in spec.materials])
-            lines.append(f"{seed:>4} {px:>3}x{px:<3} {name:>11} {ang[~dark].max():>21.4f} {rmse[dark].max():>11.4f}  {ok.all()}")
-    logging.getLogger(__name__).warning("rare-material recovery:\n%s", "\n".join(lines))
-    print("\n".join(lines))
+            lines.append(f"{seed:>4} {px:>3}x{px:<3} {name:>11} {ang[~dark].max():>21.4f} "
+                         f"{rmse[dark].max():>11.4f}  {ok.all()}")
+    print("rare-material recovery (site endmembers vs truth):", *lines, sep="\n")  # shown with -s
     return out
 
 
