@@ -152,6 +152,23 @@ def test_sample_is_reproducible_and_valid(site_002, tmp_path):
         assert np.all(za["pixels"] > -0.5)  # no -9999 / scale leaked in
 
 
+def test_sample_carries_the_candidates_of_the_same_read(site_002, tmp_path):
+    spec, paths = site_002
+    t = spec.tile_ids()[-1]
+    s = sample_tile(paths[-1], tmp_path / "s.npz", tile_id=t, n_samples=100, n_candidates=40, seed=4)
+    with np.load(s) as z, NeonTile(paths[-1]) as tile:
+        X, valid = clean_pixels(tile.read_bands(tile_good_bands(tile.meta, CleanSpec())), tile.meta.nodata,
+                                tile.meta.scale_factor)
+        full = np.full(valid.shape + (X.shape[1],), np.nan, dtype=np.float32)
+        full[valid] = X
+        c, r, k = z["candidates"], z["candidate_rows"], z["candidate_cols"]
+        assert 0 < c.shape[0] <= 40 and c.dtype == np.float32 and z["pixels"].shape[0] == 100
+        np.testing.assert_array_equal(c, full[r, k])  # valid pixels, their own spectra
+        np.testing.assert_array_equal(z["pixels"], full[z["rows"], z["cols"]])
+    with pytest.raises(ConfigError, match="endmembers.candidates"):
+        sample_tile(paths[-1], tmp_path / "x.npz", tile_id=t, n_candidates=-1)
+
+
 def test_all_nodata_tile_gives_nodata_outputs_and_a_warning(tmp_path, caplog):
     spec = tiny_spec(shape=(1, 1), pixels=20, bands=100)
     t = spec.tile_ids()[0]
