@@ -70,7 +70,7 @@ def _run(cls_args, path, target_mb, seed=5):
 
 
 def test_skewer_extremes_are_the_tiles_extremes_for_any_blocks_and_layout(tiles):
-    make = lambda b, s, seed: SkewerCandidates(b, 60, scale=s, seed=seed)  # noqa: E731
+    make = lambda b, s, seed: SkewerCandidates(b, 60, scale=s, nodata=-9999.0, seed=seed)  # noqa: E731
     results = {(lay, mb): _run(make, p, mb) for lay, p in tiles.items() for mb in (0.02, 0.3, 64)}
     ref = results[("band", 64)]
     X, Y, pos = _all_reduced(tiles["band"])
@@ -87,7 +87,7 @@ def test_skewer_extremes_are_the_tiles_extremes_for_any_blocks_and_layout(tiles)
 
 def test_candidates_hold_every_material_pure_in_the_tile(tiles):
     # Each material's pure pixels are a vertex of the data simplex: some skewers end there.
-    sk = _run(lambda b, s, seed: SkewerCandidates(b, 200, scale=s, seed=seed), tiles["legacy"], 0.3)
+    sk = _run(lambda b, s, seed: SkewerCandidates(b, 200, scale=s, nodata=-9999.0, seed=seed), tiles["legacy"], 0.3)
     _, cpos = sk.result()
     tile_id = tiny_spec(shape=(1, 1)).tile_ids()[0]
     with rasterio.open(tiles["legacy"].parent / "truth" / f"abundance_{tile_id}.tif") as src:
@@ -100,7 +100,7 @@ def test_candidates_hold_every_material_pure_in_the_tile(tiles):
 
 
 def test_streaming_sample_is_uniform_reproducible_and_block_independent(tiles):
-    make = lambda b, s, seed: StreamingSample(400, b, scale=s, seed=seed)  # noqa: E731
+    make = lambda b, s, seed: StreamingSample(400, b, scale=s, nodata=-9999.0, seed=seed)  # noqa: E731
     X, _, pos = _all_reduced(tiles["band"])
     got = {}
     for lay, p in tiles.items():
@@ -117,7 +117,8 @@ def test_streaming_sample_is_uniform_reproducible_and_block_independent(tiles):
     assert not np.array_equal(first, _run(lambda b, s, seed: make(b, s, 6), tiles["band"], 64).result()[1])
     counts = np.zeros(3600)
     for seed in range(40):
-        smp = _run(lambda b, s, _: StreamingSample(400, b, scale=s, seed=seed), tiles["band"], 64)  # noqa: B023
+        smp = _run(lambda b, s, _: StreamingSample(400, b, scale=s, nodata=-9999.0, seed=seed),  # noqa: B023
+                   tiles["band"], 64)
         counts[smp.result()[1]] += 1
     share = counts[pos] / 40  # expected 400 / n_valid per pixel
     assert abs(share.mean() - 400 / pos.size) < 1e-12 and counts[np.setdiff1d(np.arange(3600), pos)].sum() == 0
@@ -127,7 +128,8 @@ def test_streaming_sample_is_uniform_reproducible_and_block_independent(tiles):
 def test_small_samples_and_empty_blocks():
     raw = np.full((2, 3, 5), -9999, dtype=np.int16)
     valid = valid_mask(raw, -9999.0)
-    smp, sk = StreamingSample(10, 5, scale=1e4, seed=0), SkewerCandidates(5, 10, scale=1e4, seed=0)
+    kw = dict(scale=1e4, nodata=-9999.0, seed=0)
+    smp, sk = StreamingSample(10, 5, **kw), SkewerCandidates(5, 10, **kw)
     smp.update(raw, valid, 0)
     sk.update(raw, valid, 0)
     assert smp.result()[0].shape == (0, 5) and sk.result()[0].shape == (0, 5) and smp.n_valid == 0
@@ -139,3 +141,15 @@ def test_small_samples_and_empty_blocks():
     assert pos.tolist() == [7] and cpos.tolist() == [7]
     np.testing.assert_allclose(p[0], [0.01, 0.02, 0.03, 0.04, 0.05], rtol=1e-6)
     assert reduction_bands(5)[1:] == (5, 1)  # fewer bands than reduced dimensions
+    # Screened on band 0 only: a pixel with a no-data band elsewhere passes the screen (it is
+    # the brightest, so every skewer's maximum) but is dropped when its spectrum is read.
+    raw = np.array([[[100, 100, 100, 100, 100], [9000, 9000, -9999, 9000, 9000], [50, 60, 70, 80, 90]]], np.int16)
+    valid = valid_mask(raw, -9999.0, bands=[0])
+    assert valid.tolist() == [[True, True, True]] and valid_mask(raw, -9999.0).tolist() == [[True, False, True]]
+    smp, sk = StreamingSample(10, 5, **kw), SkewerCandidates(5, 10, **kw)
+    smp.update(raw, valid, 0)
+    sk.update(raw, valid, 0)
+    assert smp.result()[1].tolist() == [0, 2] and 1 not in sk.result()[1].tolist()
+    for lay in ("band", "pixel"):  # both layouts screen the same bands
+        r = raw if lay == "pixel" else np.moveaxis(np.ascontiguousarray(np.moveaxis(raw, -1, 0)), 0, -1)
+        assert valid_mask(r, -9999.0, bands=[2]).tolist() == [[True, False, True]]

@@ -39,18 +39,24 @@ import numpy as np
 N_DIMS = 12
 WIDTH = 2
 
-#: Pixels per projection chunk: the (n_skewers, chunk) float32 projections (3 MB for 100
+#: Pixels per projection chunk: the (n_skewers, chunk) float32 projections (1.6 MB for 100
 #: skewers) are reduced while still in cache, and never exist for a whole block.
-_CHUNK = 8192
+_CHUNK = 4096
 
 
-def valid_mask(raw: np.ndarray, nodata: float) -> np.ndarray:
-    """``(rows, cols)`` bool: True where no band of the raw block equals ``nodata``.
+def valid_mask(raw: np.ndarray, nodata: float, bands: np.ndarray | None = None) -> np.ndarray:
+    """``(rows, cols)`` bool: True where none of ``bands`` (default: all) equals ``nodata``.
 
-    ``raw`` (rows, cols, B) integers, pixel-major or a band-major view. The same rule as
-    :func:`aopflow.clean.clean_pixels`, computed from one minimum over the bands (fast in
-    both layouts) and checked exactly only where the minimum is below ``nodata``.
+    ``raw`` (rows, cols, B) integers, pixel-major or a band-major view. With all bands this is
+    the rule of :func:`aopflow.clean.clean_pixels`, computed from one minimum over the bands
+    (fast in both layouts) and checked exactly only where the minimum is below ``nodata``.
     """
+    if bands is not None:
+        bands = np.asarray(bands)
+        if raw.flags.c_contiguous:
+            raw = np.take(raw.reshape(-1, raw.shape[-1]), bands, axis=1).reshape(raw.shape[:2] + (bands.size,))
+        else:
+            raw = np.moveaxis(np.moveaxis(raw, -1, 0)[bands], 0, -1)
     if raw.flags.c_contiguous:
         low = raw.min(axis=-1)
     else:  # band-major view: elementwise minimum of contiguous band images
@@ -63,8 +69,9 @@ def valid_mask(raw: np.ndarray, nodata: float) -> np.ndarray:
     return valid
 
 
-def _spectra(raw: np.ndarray, flat_idx: np.ndarray, scale: float) -> np.ndarray:
-    """Reflectance (len(flat_idx), B) float32 of the given pixels (row-major block indices)."""
+def _spectra(raw: np.ndarray, flat_idx: np.ndarray, scale: float, nodata: float) -> np.ndarray:
+    """Reflectance (len(flat_idx), B) float32 of the given pixels (row-major block indices);
+    all NaN for a pixel with any ``nodata`` band."""
     if raw.flags.c_contiguous:
         vals = raw.reshape(-1, raw.shape[-1])[flat_idx]
     else:
@@ -75,7 +82,14 @@ def _spectra(raw: np.ndarray, flat_idx: np.ndarray, scale: float) -> np.ndarray:
             vals = raw[np.divmod(flat_idx, raw.shape[1])]
     x = vals.astype(np.float32)
     x *= np.float32(1.0 / scale)  # as clean_pixels: bit-identical to what the chain unmixes
+    x[np.any(vals == nodata, axis=1)] = np.nan
     return x
+
+
+def _complete(pixels: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the pixels marked NaN by :func:`_spectra` (a no-data band outside the screen)."""
+    ok = ~np.isnan(pixels[:, 0]) if pixels.shape[1] else np.ones(pixels.shape[0], bool)
+    return (pixels, positions) if ok.all() else (pixels[ok], positions[ok])
 
 
 class StreamingSample:
@@ -86,9 +100,9 @@ class StreamingSample:
     how the tile is cut into blocks. Memory: k x B float32.
     """
 
-    def __init__(self, k: int, n_bands: int, *, scale: float, seed: int):
+    def __init__(self, k: int, n_bands: int, *, scale: float, nodata: float, seed: int):
         self.k = int(k)
-        self.scale = float(scale)
+        self.scale, self.nodata = float(scale), float(nodata)
         self._rng = np.random.default_rng(seed)
         self.keys = np.empty(0)
         self.positions = np.empty(0, dtype=np.int64)
@@ -113,16 +127,18 @@ class StreamingSample:
             return
         keys_all = np.concatenate([self.keys, kk])
         pos_all = np.concatenate([self.positions, idx + first_pos])
-        pix_all = np.concatenate([self.pixels, _spectra(raw, idx, self.scale)])
+        pix_all = np.concatenate([self.pixels, _spectra(raw, idx, self.scale, self.nodata)])
         if keys_all.size > self.k:
             keep = np.argpartition(keys_all, self.k - 1)[: self.k]
             keys_all, pos_all, pix_all = keys_all[keep], pos_all[keep], pix_all[keep]
         self.keys, self.positions, self.pixels = keys_all, pos_all, pix_all
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(pixels (k', B) float32, positions (k',) int64)`` sorted by position; k' <= k."""
+        """``(pixels (k', B) float32, positions (k',) int64)`` sorted by position; k' <= k
+        (fewer than min(k, valid) only if sampled pixels had a no-data band outside the
+        bands ``valid`` was computed from)."""
         order = np.argsort(self.positions, kind="stable")
-        return self.pixels[order], self.positions[order]
+        return _complete(self.pixels[order], self.positions[order])
 
 
 def reduction_bands(n_bands: int, n_dims: int = N_DIMS, width: int = WIDTH) -> tuple[np.ndarray, int, int]:
@@ -150,10 +166,10 @@ class SkewerCandidates:
     (n_skewers, d) @ (d, m) float32 product. Memory: 2 x n_skewers x B float32 spectra.
     """
 
-    def __init__(self, n_bands: int, max_candidates: int, *, scale: float, seed: int | Sequence[int],
-                 n_dims: int = N_DIMS, width: int = WIDTH):
+    def __init__(self, n_bands: int, max_candidates: int, *, scale: float, nodata: float,
+                 seed: int | Sequence[int], n_dims: int = N_DIMS, width: int = WIDTH):
         self.n_bands = int(n_bands)
-        self.scale = float(scale)
+        self.scale, self.nodata = float(scale), float(nodata)
         self.sel, self.d, self.w = reduction_bands(self.n_bands, n_dims, width)
         k = (int(max_candidates) + 1) // 2
         self.n_skewers = k
@@ -209,7 +225,7 @@ class SkewerCandidates:
                     improved[side + up] = True
         if improved.any():
             p = pos[improved]
-            self._spec[improved] = _spectra(raw, p, self.scale)
+            self._spec[improved] = _spectra(raw, p, self.scale, self.nodata)
             pos[improved] = p + first_pos
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
@@ -217,4 +233,4 @@ class SkewerCandidates:
         c <= 2 x n_skewers (0 for an all-no-data tile)."""
         ok = self._pos >= 0
         pos, first = np.unique(self._pos[ok], return_index=True)
-        return self._spec[ok][first], pos
+        return _complete(self._spec[ok][first], pos)

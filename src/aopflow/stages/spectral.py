@@ -82,15 +82,19 @@ def sample_tile(
         meta = tile.meta
         check_tile_in_cell(meta, tile_id)
         bands = tile_good_bands(meta, spec)
-        sample = StreamingSample(n_samples, bands.size, scale=meta.scale_factor, seed=tseed)
-        skewers = SkewerCandidates(bands.size, n_candidates, scale=meta.scale_factor, seed=[tseed, 1])
+        kw = dict(scale=meta.scale_factor, nodata=meta.nodata)
+        sample = StreamingSample(n_samples, bands.size, seed=tseed, **kw)
+        skewers = SkewerCandidates(bands.size, n_candidates, seed=[tseed, 1], **kw)
         # With a library neither is asked for: then only the band set is needed, not the cube.
         read = n_samples > 0 or n_candidates > 0
         blocks = tile.iter_blocks(bands) if read else iter(())
         # BLAS stays single-threaded: the rule gives this job one core.
         with threadpool_limits(limits=1):
             for sl, raw in blocks:
-                valid = valid_mask(raw, meta.nodata)
+                # No-data is screened on the skewers' bands only (a pass over every band would
+                # cost more than the skewers); NEON marks a pixel no-data in all its bands, and
+                # a kept pixel with a no-data band elsewhere is dropped when its spectrum is read.
+                valid = valid_mask(raw, meta.nodata, bands=skewers.sel)
                 first = sl.start * meta.cols
                 sample.update(raw, valid, first)
                 skewers.update(raw, valid, first)
