@@ -5,6 +5,10 @@ bands, as :meth:`aopflow.neon.reader.NeonTile.iter_blocks` yields them, in eithe
 layout) while the cube is read once; neither ever converts a whole block to float (only the
 pixels they keep, and a few bands for the skewers), and never to float64.
 
+A pixel is taken as valid when none of the bands it is screened on (:func:`valid_mask`; the
+stage screens on the skewers' bands, as NEON marks a pixel no-data in all its bands) is
+no-data; a kept pixel with a no-data band elsewhere is dropped when its spectrum is read.
+
 * :class:`StreamingSample` - ``k`` valid pixels drawn uniformly without replacement: every
   pixel gets a seeded random key and the ``k`` valid pixels with the smallest keys are kept
   (a bottom-k reservoir), so the sample needs no prior pass to count the valid pixels.
