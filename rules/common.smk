@@ -41,9 +41,13 @@ ENDMEMBER_LIBRARY = aop_site.endmember_library(config["endmembers"]["library"])
 # extraction. As params they are fixed when a library is set, so editing them reruns nothing.
 _em = config["endmembers"]
 SAMPLING = (
-    {"n_samples": 0, "seed": 0}
+    {"n_samples": 0, "n_candidates": 0, "seed": 0}
     if ENDMEMBER_LIBRARY
-    else {"n_samples": _em["sample_size"], "seed": _em["seed"]}
+    else {
+        "n_samples": _em["sample_size"],
+        "n_candidates": _em["candidates"],
+        "seed": _em["seed"],
+    }
 )
 EXTRACTION = (
     {}

@@ -12,6 +12,7 @@ from aopflow.errors import ConfigError
 from aopflow.demo.aop import (
     ANCILLARY_001,
     ANCILLARY_002,
+    RarePatch,
     abundances_at,
     write_tile,
     endmember_spectra,
@@ -150,3 +151,28 @@ def test_demo_002_wqi_is_signed_with_minus_9999(tmp_path):
         np.testing.assert_array_equal(w == 0, raw == -9999)
     with pytest.raises(ConfigError, match="demo.wqi_dtype"):
         tiny_spec(wqi_dtype="uint8").validate()
+
+
+def test_rare_patch_is_the_materials_only_pure_pixels():
+    spec = tiny_spec(shape=(2, 1), pixels=40, pixel_size=25.0)
+    tid = spec.tile_ids()[1]
+    rare = tiny_spec(shape=(2, 1), pixels=40, pixel_size=25.0,
+                     rare=(RarePatch("water", tid, row=5, col=7, size=4, max_mixed=0.7),))
+    k = rare.materials.index("water")
+    # Pixel centres of both tiles (rows from the north edge).
+    for t in spec.tile_ids():
+        e, n = (int(v) for v in t.split("_"))
+        X, Y = np.meshgrid(e + (np.arange(40) + 0.5) * 25.0, n + 1000.0 - (np.arange(40) + 0.5) * 25.0)
+        A, A0 = abundances_at(rare, X, Y), abundances_at(spec, X, Y)
+        np.testing.assert_allclose(A.sum(axis=-1), 1.0, atol=1e-5)
+        square = np.zeros((40, 40), dtype=bool)
+        if t == tid:
+            square[5:9, 7:11] = True
+        assert np.all(A[square, k] == 1.0) and A[~square, k].max() <= 0.7 + 1e-6
+        others = [m for m in range(len(spec.materials)) if m != k]
+        # The other materials keep their pure discs where the square is not.
+        np.testing.assert_array_equal(A[~square][:, others] > 0.99, A0[~square][:, others] > 0.99)
+    with pytest.raises(ConfigError, match="rare patch"):
+        tiny_spec(rare=(RarePatch("lava", tid),)).validate()
+    with pytest.raises(ConfigError, match="inside"):
+        tiny_spec(shape=(2, 1), rare=(RarePatch("water", tid, row=38, col=0),)).validate()

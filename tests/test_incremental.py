@@ -211,7 +211,7 @@ def test_with_a_library_an_added_tile_leaves_the_others_alone(run_copy):
     assert "endmembers.csv" in files
     assert (wd / OUT / "endmembers.csv").read_text().splitlines()[0].split(",")[1] == "grass"
     # Extraction settings do not apply with a library: editing them reruns nothing.
-    update_config(cfg, endmembers={"method": "atgp", "n": 2, "seed": 9, "sample_size": 50})
+    update_config(cfg, endmembers={"method": "atgp", "n": 2, "seed": 9, "sample_size": 50, "candidates": 10})
     dry = snakemake(wd, "--configfile", str(cfg), "-n")
     assert NOTHING in dry.stdout + dry.stderr, dry.stdout[-3000:]
 

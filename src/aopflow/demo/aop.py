@@ -95,6 +95,24 @@ CHUNK_PROFILES = {"legacy": (32, 63, 27), "band": (None, None, 1)}
 
 
 @dataclass(frozen=True)
+class RarePatch:
+    """A material made rare: its only pure pixels are a ``size`` x ``size`` square in one tile.
+
+    The square's upper-left pixel is (``row``, ``col``) of tile ``tile`` (0-based, rows from
+    the north edge). Everywhere else the material only occurs mixed, with abundance at most
+    ``max_mixed`` (a pond's or a roof's shore/edge pixels), and it gets no pure discs. This
+    is the case a small random pixel sample misses (issue 11).
+    """
+
+    material: str
+    tile: str
+    row: int = 0
+    col: int = 0
+    size: int = 4
+    max_mixed: float = 0.9
+
+
+@dataclass(frozen=True)
 class SiteSpec:
     """Parameters of a synthetic site. Tiles are 1 km cells named by their lower-left corner."""
 
@@ -114,6 +132,7 @@ class SiteSpec:
     chunks: str = "auto"  # "legacy", "band" or "auto" (band for .002, legacy for .001)
     compression: int = 3  # gzip level; 0 = uncompressed
     wqi_dtype: str = "int16"  # .002 Weather_Quality_Indicator dtype: int16 or int32 (-9999 = no data)
+    rare: tuple[RarePatch, ...] = ()  # materials whose only pure pixels are one small square
 
     def tile_ids(self) -> list[str]:
         e0, n0 = self.origin
@@ -140,6 +159,16 @@ class SiteSpec:
             raise ConfigError(
                 f"demo.wqi_dtype must be one of {sorted(WQI_DTYPES)}, got {self.wqi_dtype!r}"
             )
+        for r in self.rare:
+            if r.material not in self.materials or r.tile not in self.tile_ids():
+                raise ConfigError(
+                    f"rare patch {r}: material must be one of {list(self.materials)} and tile one "
+                    f"of {self.tile_ids()}"
+                )
+            if not (0 <= r.row and 0 <= r.col and r.size >= 1 and max(r.row, r.col) + r.size <= self.pixels):
+                raise ConfigError(f"rare patch {r}: the square must lie inside the {self.pixels}-pixel tile")
+            if not 0.0 <= r.max_mixed < 1.0:
+                raise ConfigError(f"rare patch {r}: max_mixed must be in [0, 1)")
 
 
 def wavelength_grid(bands: int) -> np.ndarray:
@@ -181,13 +210,19 @@ def _bumps(spec: SiteSpec, salt: int, count: int, x: np.ndarray, y: np.ndarray, 
 
 
 def pure_patches(spec: SiteSpec) -> list[tuple[int, float, float, float]]:
-    """``(material index, x, y, radius)`` discs where one material is pure (abundance 1)."""
+    """``(material index, x, y, radius)`` discs where one material is pure (abundance 1).
+
+    Materials of ``spec.rare`` get no disc (their only pure pixels are their square)."""
     xmin, ymin, xmax, ymax = _site_extent(spec)
     rng = _site_rng(spec, 7)
     r = max(60.0, 4 * spec.pixel_size)
     out = []
+    rare = {spec.materials.index(rp.material) for rp in spec.rare}
     for k in range(len(spec.materials)):
         for _ in range(2):
+            if k in rare:  # drawn anyway, so the other patches do not move
+                rng.uniform(size=2)
+                continue
             out.append(
                 (k, rng.uniform(xmin + r, xmax - r), rng.uniform(ymin + r, ymax - r), r)
             )
@@ -205,12 +240,33 @@ def abundances_at(spec: SiteSpec, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     z -= z.max(axis=-1, keepdims=True)
     a = np.exp(z)
     a /= a.sum(axis=-1, keepdims=True)
+    for rp in spec.rare:
+        # Cap the rare material's abundance and hand the excess to the others pro rata.
+        k = spec.materials.index(rp.material)
+        old = a[..., k].copy()
+        new = np.minimum(old, rp.max_mixed)
+        rest = 1.0 - old
+        scale = np.divide(1.0 - new, rest, out=np.zeros_like(rest), where=rest > 1e-12)
+        a *= scale[..., None]
+        a[..., k] = new
+        flat = rest <= 1e-12  # softmax rounded to exactly 1: share the excess equally
+        if flat.any():
+            a[flat] = (1.0 - rp.max_mixed) / (n - 1)
+            a[flat, k] = rp.max_mixed
     for k, cx, cy, r in pure_patches(spec):
         d = np.hypot(x - cx, y - cy)
         w = np.clip((1.5 * r - d) / (0.5 * r), 0.0, 1.0)[..., None]  # 1 inside r, ramps to 0
         onehot = np.zeros(n)
         onehot[k] = 1.0
         a = a * (1 - w) + onehot * w
+    for rp in spec.rare:
+        e, nn = (int(v) for v in rp.tile.split("_"))
+        res = spec.pixel_size
+        x0, y1 = e + rp.col * res, nn + spec.pixels * res - rp.row * res  # square's NW corner
+        inside = (x > x0) & (x < x0 + rp.size * res) & (y < y1) & (y > y1 - rp.size * res)
+        onehot = np.zeros(n)
+        onehot[spec.materials.index(rp.material)] = 1.0
+        a = np.where(inside[..., None], onehot, a)
     return a.astype(np.float32)
 
 

@@ -9,6 +9,7 @@ blocks are handed to a small thread pool while the next block is read.
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import zlib
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ import numpy as np
 import rasterio
 from threadpoolctl import threadpool_limits
 
+from aopflow.candidates import SkewerCandidates, StreamingSample, valid_mask
 from aopflow.clean import CleanSpec, clean_pixels, tile_good_bands
 from aopflow.errors import ConfigError, SiteError
 from aopflow.io import atomic_path
@@ -52,45 +54,63 @@ def sample_tile(
     tile_id: str,
     clean: Mapping | None = None,
     n_samples: int = 2000,
+    n_candidates: int = 200,
     seed: int = 0,
     threads: int = 1,
 ) -> Path:
-    """Sample up to ``n_samples`` valid, cleaned pixels of a tile -> ``.npz``.
+    """Sample a tile's valid, cleaned pixels and find its candidate-pure pixels -> ``.npz``.
 
-    The npz holds ``pixels`` (k, B) float32 reflectance of the kept bands, ``wavelengths``
-    (B,) nm, ``rows``/``cols`` of the samples and ``tile``. The sample is uniform over the
-    tile's valid pixels, reproducible from ``seed`` and the tile id. ``threads``: the job's
-    threads, used to decode the cube.
+    One read of the cube (row blocks of the kept bands) feeds both selections
+    (:mod:`aopflow.candidates`):
+
+    * ``pixels`` (k, B) float32 reflectance, ``rows``/``cols`` (k,): a uniform random sample
+      of k = min(``n_samples``, valid pixels) valid pixels;
+    * ``candidates`` (c, B) float32, ``candidate_rows``/``candidate_cols`` (c,): pixels
+      extreme along ``ceil(n_candidates / 2)`` random skewers, searched over *all* valid
+      pixels, c <= ``n_candidates`` - the pure pixels of rare materials (a small pond or
+      roof) that the random sample is likely to miss.
+
+    Also ``wavelengths`` (B,) nm of the kept bands and ``tile``. Both selections are
+    reproducible from ``seed`` and the tile id (and independent of the other tiles).
+    ``threads``: the job's threads, used to decode the cube.
     """
     spec = CleanSpec.from_config(clean)
+    for key, value in (("endmembers.sample_size", n_samples), ("endmembers.candidates", n_candidates)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ConfigError(f"{key} must be an integer >= 0; got {value!r}")
+    tseed = _tile_seed(seed, tile_id)
     with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         check_tile_in_cell(meta, tile_id)
         bands = tile_good_bands(meta, spec)
-        # Valid-pixel mask from one band, then choose positions, then one pass over the cube.
-        first = tile.read_bands([int(bands[0])])[..., 0]
-        valid_pos = np.flatnonzero(first.ravel() != meta.nodata)
-        rng = np.random.default_rng(_tile_seed(seed, tile_id))
-        k = min(n_samples, valid_pos.size)
-        chosen = np.sort(rng.choice(valid_pos, size=k, replace=False)) if k else valid_pos[:0]
-        rows, cols = np.divmod(chosen, meta.cols)
-        pixels = np.empty((k, bands.size), dtype=np.float32)
-        keep = np.ones(k, dtype=bool)
-        if k:
-            for sl, raw in tile.iter_blocks(bands):
-                sel = (rows >= sl.start) & (rows < sl.stop)
-                if not sel.any():
-                    continue
-                vals = raw[rows[sel] - sl.start, cols[sel]]
-                keep[sel] = ~np.any(vals == meta.nodata, axis=1)
-                pixels[sel] = vals.astype(np.float32) / np.float32(meta.scale_factor)
-    if valid_pos.size == 0:
+        kw = dict(scale=meta.scale_factor, nodata=meta.nodata)
+        sample = StreamingSample(n_samples, bands.size, seed=tseed, **kw)
+        skewers = SkewerCandidates(bands.size, n_candidates, seed=[tseed, 1], **kw)
+        # With a library neither is asked for: then only the band set is needed, not the cube.
+        read = n_samples > 0 or n_candidates > 0
+        blocks = tile.iter_blocks(bands) if read else iter(())
+        # BLAS stays single-threaded: the rule gives this job one core.
+        with threadpool_limits(limits=1):
+            for sl, raw in blocks:
+                # No-data is screened on the skewers' bands only (a pass over every band would
+                # cost more than the skewers); NEON marks a pixel no-data in all its bands, and
+                # a kept pixel with a no-data band elsewhere is dropped when its spectrum is read.
+                valid = valid_mask(raw, meta.nodata, bands=skewers.sel)
+                first = sl.start * meta.cols
+                sample.update(raw, valid, first)
+                skewers.update(raw, valid, first)
+    pixels, pos = sample.result()
+    cand, cpos = skewers.result()
+    rows, cols = np.divmod(pos, meta.cols)
+    crows, ccols = np.divmod(cpos, meta.cols)
+    if read and sample.n_valid == 0:
         log.warning("%s: tile %s has no valid pixels; its sample is empty", meta.path.name, tile_id)
     with atomic_path(out_path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, pixels=pixels[keep], wavelengths=meta.wavelengths[bands],
-                     rows=rows[keep], cols=cols[keep], tile=tile_id)
-    log.info("%s: sampled %d of %d valid pixels, %d bands", tile_id, int(keep.sum()), valid_pos.size, bands.size)
+            np.savez(fh, pixels=pixels, wavelengths=meta.wavelengths[bands], rows=rows, cols=cols,
+                     candidates=cand, candidate_rows=crows, candidate_cols=ccols, tile=tile_id)
+    log.info("%s: sampled %d of %d valid pixels and %d candidate-pure pixels (%d skewers), %d bands",
+             tile_id, pixels.shape[0], sample.n_valid, cand.shape[0], skewers.n_skewers, bands.size)
     return Path(out_path)
 
 
@@ -105,11 +125,13 @@ def site_endmembers(
 ) -> Path:
     """One endmember set for the whole site -> CSV (``wavelength_nm``, ``em1``..``emn``).
 
-    Pixels sampled from every tile are pooled and ``method`` (N-FINDR, ATGP or PPI) extracts
-    ``n`` endmembers; or, with ``library``, a user's reference spectra are resampled to the
-    image's kept bands instead.
+    Every tile's random sample and its candidate-pure pixels (:func:`sample_tile`) are
+    pooled and ``method`` (N-FINDR, ATGP or PPI) extracts ``n`` endmembers; or, with
+    ``library``, a user's reference spectra are resampled to the image's kept bands instead.
+    The pool holds at most ``tiles x (sample_size + candidates)`` pixels.
     """
     samples, wl = [], None
+    n_random = n_cand = 0
     for p in sample_paths:
         with np.load(p) as z:
             if wl is None:
@@ -121,6 +143,10 @@ def site_endmembers(
                     "band set; process different sensors/years as separate sites."
                 )
             samples.append(z["pixels"])
+            n_random += z["pixels"].shape[0]
+            if "candidates" in z.files:  # samples written before candidates existed have none
+                samples.append(z["candidates"])
+                n_cand += z["candidates"].shape[0]
     if wl is None:
         raise SiteError("site_endmembers: no tile samples (is the tile list empty?)")
     if library:
@@ -131,7 +157,8 @@ def site_endmembers(
         X = np.concatenate(samples) if samples else np.empty((0, wl.size), np.float32)
         if X.shape[0] == 0:
             raise SiteError("site_endmembers: every tile is all no-data; nothing to extract from.")
-        log.info("extracting %d endmembers with %s from %d sampled pixels", n, method, X.shape[0])
+        log.info("extracting %d endmembers with %s from %d pixels (%d sampled, %d candidate-pure)",
+                 n, method, X.shape[0], n_random, n_cand)
         E = extract_endmembers(X, method, n, seed=seed)
         names = [f"em{i + 1}" for i in range(E.shape[0])]
     write_endmember_csv(out_csv, wl, E, names)
