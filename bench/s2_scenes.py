@@ -40,7 +40,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 import rasterio  # noqa: E402
-import rasterio.shutil  # noqa: E402
 from rasterio.windows import Window  # noqa: E402
 
 from aopflow.demo.aop import SiteSpec  # noqa: E402
@@ -49,6 +48,7 @@ from aopflow.demo.sentinel2.grid import SceneGrid  # noqa: E402
 from aopflow.demo.sentinel2.items import item_dict  # noqa: E402
 from aopflow.demo.sentinel2.scene import GeneratedScene, footprint  # noqa: E402
 from aopflow.io import atomic_path  # noqa: E402
+from aopflow.raster import copy_as_cog  # noqa: E402
 
 VERSION = 1  # bump when the scenes change: a cache of another version is regenerated
 EPSG = 32611
@@ -128,8 +128,8 @@ def _write_cog(path: Path, height: int, width: int, transform, dtype: str, block
     try:
         with atomic_path(path) as tmp:
             # Deflate level 1: a third of the default level's time, files ~10 % larger.
-            rasterio.shutil.copy(build, tmp, driver="COG", compress="deflate", level=1, predictor=2,
-                                 blocksize=1024, overview_resampling=resampling, bigtiff="no")
+            copy_as_cog(build, tmp, overview_resampling=resampling, level=1, predictor=2,
+                        blocksize=1024, BIGTIFF="NO")
     finally:
         build.unlink(missing_ok=True)
 

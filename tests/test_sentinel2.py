@@ -15,6 +15,7 @@ from affine import Affine
 from pyproj import Transformer
 
 from aopflow.errors import ConfigError, DownloadError, InputDataError
+from aopflow.raster import write_cog
 from aopflow.sentinel2 import search as s2s
 from aopflow.sentinel2.grid import SiteGrid, check_resolution, site_grid, snap_out
 from aopflow.sentinel2.load import load_date, ndvi
@@ -28,10 +29,7 @@ MASK = [0, 1, 3, 8, 9, 10]
 # ---- small scenes written here ----------------------------------------------------------------
 
 def _write_cog(path: Path, arr: np.ndarray, epsg: int, transform: Affine, dtype: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="COG", width=arr.shape[1], height=arr.shape[0], count=1, dtype=dtype,
-                       crs=f"EPSG:{epsg}", transform=transform, nodata=0, compress="DEFLATE", blocksize=256) as d:
-        d.write(arr.astype(dtype), 1)
+    write_cog(path, arr.astype(dtype), crs=epsg, transform=transform, nodata=0, overview_resampling="nearest")
 
 
 def make_item(root: Path, iid: str, epsg: int, left: float, top: float, dn: dict, scl: np.ndarray, *,

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 GTIFF_OPTS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 256,
               "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+#: Cloud-Optimized GeoTIFF creation options of every COG aopflow writes (GDAL's COG driver
+#: builds the internal tiling and overviews). ``predictor`` is chosen per dtype by
+#: :func:`cog_options`.
+COG_OPTS = {"driver": "COG", "compress": "DEFLATE", "blocksize": 256, "BIGTIFF": "IF_SAFER"}
 
 
 def default_nodata(dtype) -> float | int:
@@ -109,6 +113,55 @@ def write_geotiff(
             if tags:
                 dst.update_tags(**{k: str(v) for k, v in tags.items()})
     return Path(path)
+
+
+def cog_options(dtype, overview_resampling: str, **options) -> dict:
+    """COG creation options: :data:`COG_OPTS`, ``overview_resampling`` (e.g. ``"average"``,
+    ``"nearest"`` for class maps), the DEFLATE predictor (floating-point for floats, none for
+    integers), then ``options`` (any COG creation option, e.g. ``level=1``, ``predictor=2``)."""
+    return {**COG_OPTS, "predictor": "YES" if np.dtype(dtype).kind == "f" else "NO",
+            "overview_resampling": overview_resampling, **options}
+
+
+def write_cog(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    *,
+    crs: CRS | str | int,
+    transform: Affine,
+    nodata: float | int | None,
+    overview_resampling: str,
+    band_names: Sequence[str] | None = None,
+    tags: dict | None = None,
+    **options,
+) -> Path:
+    """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``, written in its own
+    dtype) as a Cloud-Optimized GeoTIFF; ``options`` as in :func:`cog_options`."""
+    arr = data[None] if data.ndim == 2 else data
+    count, rows, cols = arr.shape
+    if isinstance(crs, int):
+        crs = CRS.from_epsg(crs)
+    with atomic_path(path) as tmp:
+        with rasterio.open(
+            tmp, "w", width=cols, height=rows, count=count, dtype=arr.dtype, crs=crs,
+            transform=transform, nodata=nodata,
+            **cog_options(arr.dtype, overview_resampling, **options),
+        ) as dst:
+            dst.write(arr)
+            for i, name in enumerate(band_names or [], 1):
+                dst.set_band_description(i, str(name))
+            if tags:
+                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    return Path(path)
+
+
+def copy_as_cog(src: str | os.PathLike, dst: str | os.PathLike, *, overview_resampling: str,
+                **options) -> None:
+    """Rewrite the (assembled, tiled) GeoTIFF ``src`` as a COG at ``dst``; ``options`` as in
+    :func:`cog_options`. Not atomic by itself: ``dst`` is the caller's temporary name."""
+    with rasterio.open(src) as s:
+        dtype = s.dtypes[0]
+    rasterio.shutil.copy(src, dst, **cog_options(dtype, overview_resampling, **options))
 
 
 def valid_mask(array: np.ndarray, nodata: float | None) -> np.ndarray:

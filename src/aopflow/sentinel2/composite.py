@@ -37,12 +37,11 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.enums
-import rasterio.shutil
 from rasterio.windows import Window
 
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import atomic_path
-from aopflow.raster import GTIFF_OPTS
+from aopflow.raster import GTIFF_OPTS, copy_as_cog
 
 log = logging.getLogger(__name__)
 
@@ -191,14 +190,6 @@ def _open_all(stack: ExitStack, paths: Sequence[str | os.PathLike], what: str):
     return srcs
 
 
-def _write_cog(tmp_tif: Path, dst: Path, dtype) -> None:
-    with atomic_path(dst) as final:
-        rasterio.shutil.copy(
-            tmp_tif, final, driver="COG", compress="DEFLATE",
-            predictor="YES" if np.dtype(dtype).kind == "f" else "NO",
-            overview_resampling="average", blocksize=256, BIGTIFF="IF_SAFER")
-
-
 def median_composite(
     ndvi_paths: Sequence[str | os.PathLike],
     reflectance_paths: Sequence[str | os.PathLike] | None,
@@ -309,7 +300,8 @@ def median_composite(
                 d.update_tags(**tags)
                 d.close()
             for k, p in outs.items():
-                _write_cog(tmps[k], p, "uint16" if k == "count" else "float32")
+                with atomic_path(p) as final:
+                    copy_as_cog(tmps[k], final, overview_resampling="average")
         finally:
             for t in tmps.values():
                 if t.exists():

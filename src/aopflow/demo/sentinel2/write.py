@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
 from aopflow.demo.aop import SiteSpec
 from aopflow.demo.sentinel2.bands import BAND_KEYS
@@ -25,20 +24,17 @@ from aopflow.demo.sentinel2.spec import S2DemoSpec
 from aopflow.demo.sentinel2.truth import DEFAULT_MASK_CLASSES, check_resolution, write_date_truth
 from aopflow.errors import ConfigError
 from aopflow.io import atomic_path
+from aopflow.raster import write_cog
 
 log = logging.getLogger(__name__)
 
 
 def _write_cog(path: Path, arr: np.ndarray, grid: SceneGrid, res: float, dtype: str,
                resampling: str) -> None:
-    with atomic_path(path) as tmp:
-        with rasterio.open(
-            tmp, "w", driver="COG", width=arr.shape[1], height=arr.shape[0], count=1,
-            dtype=dtype, crs=f"EPSG:{grid.epsg}", transform=grid.transform(res), nodata=0,
-            compress="deflate", level=1, predictor=2, blocksize=256,
-            overview_resampling=resampling,
-        ) as dst:
-            dst.write(arr, 1)
+    """An asset COG like Earth Search's L2A ones (integer DN, nodata 0, horizontal predictor);
+    deflate level 1: a third of the default level's time, files ~10 % larger."""
+    write_cog(path, arr.astype(dtype, copy=False), crs=grid.epsg, transform=grid.transform(res),
+              nodata=0, overview_resampling=resampling, level=1, predictor=2)
 
 
 def write_demo_scenes(aop_spec: SiteSpec, s2_spec: S2DemoSpec, out_dir: str | Path,
