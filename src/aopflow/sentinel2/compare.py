@@ -295,10 +295,29 @@ def shift_scan(aop_path, s2_ndvi_path, *, min_valid_fraction: float = 0.5,
     return out
 
 
+def _fit_line(ax, fit: Mapping[str, float], lo: float, hi: float) -> None:
+    """The OLS fit line (when there is one) over [lo, hi]; square axes on [lo, hi]."""
+    if math.isfinite(fit["slope"]):
+        ax.plot([lo, hi], [fit["intercept"] + fit["slope"] * lo,
+                           fit["intercept"] + fit["slope"] * hi], "r-", lw=1.2,
+                label=f"fit: y = {fit['slope']:.3f} x {fit['intercept']:+.3f}")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal")
+
+
+def _save(fig, png_path: str | os.PathLike, dpi: int) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.tight_layout()
+    FigureCanvasAgg(fig)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+
+
 def plot_hexbin(aop: np.ndarray, s2: np.ndarray, fit: Mapping[str, float],
                 png_path: str | os.PathLike, *, title: str, dpi: int = 110) -> None:
     """Hexbin density of (AOP, Sentinel-2) NDVI pairs with the 1:1 line and the OLS fit."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     x, y = np.asarray(aop, np.float64).ravel(), np.asarray(s2, np.float64).ravel()
@@ -313,29 +332,19 @@ def plot_hexbin(aop: np.ndarray, s2: np.ndarray, fit: Mapping[str, float],
                        cmap="viridis")
         fig.colorbar(hb, ax=ax, label="pixels (log)")
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="1:1")
-    if math.isfinite(fit["slope"]):
-        ax.plot([lo, hi], [fit["intercept"] + fit["slope"] * lo,
-                           fit["intercept"] + fit["slope"] * hi], "r-", lw=1.2,
-                label=f"fit: y = {fit['slope']:.3f} x {fit['intercept']:+.3f}")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal")
+    _fit_line(ax, fit, lo, hi)
     ax.set_xlabel("AOP NDVI (block mean on the Sentinel-2 grid)")
     ax.set_ylabel("Sentinel-2 NDVI")
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(f"{title}\nn={fit['n']}, r²={fit['r2']:.3f}, RMSE={fit['rmse']:.3f}, "
                  f"bias={fit['bias']:+.3f}", fontsize=9)
-    fig.tight_layout()
-    FigureCanvasAgg(fig)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+    _save(fig, png_path, dpi)
 
 
 def plot_scatter_labelled(x: np.ndarray, y: np.ndarray, labels: Sequence[str],
                           fit: Mapping[str, float], png_path: str | os.PathLike, *,
                           title: str, dpi: int = 110) -> None:
     """Scatter of plot means (AOP x, Sentinel-2 y), each point labelled by its plot id."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
@@ -349,13 +358,7 @@ def plot_scatter_labelled(x: np.ndarray, y: np.ndarray, labels: Sequence[str],
     for xi, yi, lab, good in zip(x, y, labels, ok):
         if good:
             ax.annotate(str(lab), (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
-    if math.isfinite(fit["slope"]):
-        ax.plot([lo, hi], [fit["intercept"] + fit["slope"] * lo,
-                           fit["intercept"] + fit["slope"] * hi], "r-", lw=1.2,
-                label=f"fit: y = {fit['slope']:.3f} x {fit['intercept']:+.3f}")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal")
+    _fit_line(ax, fit, lo, hi)
     ax.set_xlabel("AOP NDVI (plot mean)")
     ax.set_ylabel("Sentinel-2 NDVI (plot mean)")
     ax.legend(loc="upper left", fontsize=8)
@@ -363,7 +366,4 @@ def plot_scatter_labelled(x: np.ndarray, y: np.ndarray, labels: Sequence[str],
     more = f", {left_out} plot(s) without data in one of them" if left_out else ""
     ax.set_title(f"{title}\nn={fit['n']}, r²={fit['r2']:.3f}, RMSE={fit['rmse']:.3f}, "
                  f"bias={fit['bias']:+.3f}{more}", fontsize=9)
-    fig.tight_layout()
-    FigureCanvasAgg(fig)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+    _save(fig, png_path, dpi)

@@ -379,16 +379,19 @@ def date_rows(groups: dict[str, list[dict]], bands: Sequence[str]) -> list[dict]
     return rows
 
 
-def write_dates_csv(rows: Sequence[dict], path) -> Path:
+def write_dates_csv(rows: Sequence[dict], path, columns: Sequence[str] = DATES_COLUMNS) -> Path:
+    """Atomically write a date table (``dates.csv``, ``date_summary.csv``, a date's
+    ``summary.csv``): one row per date, the ``columns`` in order."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=DATES_COLUMNS)
+            w = csv.DictWriter(fh, fieldnames=list(columns))
             w.writeheader()
             w.writerows(rows)
     return Path(path)
 
 
 def read_dates_csv(path) -> list[dict]:
+    """The rows of a date table written by :func:`write_dates_csv`, as text."""
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
 

@@ -8,7 +8,6 @@ files to them.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -116,12 +115,8 @@ def process_date(grid_json, items: Sequence[dict], date: str, reflectance_tif, n
     write_cog(ndvi_tif, nd, grid, band_names=["ndvi"], tags=tags, threads=threads)
     frac = n_valid / n_area if n_area else 0.0
     log.info("date %s: %d of %d pixels valid (%.3f)", date, n_valid, n_area, frac)
-    with atomic_path(summary_csv) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
-            w.writeheader()
-            w.writerow({"date": date, "valid_fraction": f"{frac:.6f}", "n_valid": n_valid, "n_area_pixels": n_area})
-    return Path(summary_csv)
+    row = {"date": date, "valid_fraction": f"{frac:.6f}", "n_valid": n_valid, "n_area_pixels": n_area}
+    return s2search.write_dates_csv([row], summary_csv, SUMMARY_COLUMNS)
 
 
 def summarise(dates_csv, summary_csvs: Sequence[str | os.PathLike], out_csv, *, min_valid_fraction: float) -> Path:
@@ -129,9 +124,8 @@ def summarise(dates_csv, summary_csvs: Sequence[str | os.PathLike], out_csv, *, 
     rows = s2search.read_dates_csv(dates_csv)
     fracs = {}
     for p in summary_csvs:
-        with open(p, newline="") as fh:
-            for r in csv.DictReader(fh):
-                fracs[r["date"]] = float(r["valid_fraction"])
+        for r in s2search.read_dates_csv(p):
+            fracs[r["date"]] = float(r["valid_fraction"])
     for r in rows:
         if r["date"] not in fracs:
             raise InputDataError(f"{dates_csv}: date {r['date']} has no per-date summary among the inputs.")
@@ -140,17 +134,7 @@ def summarise(dates_csv, summary_csvs: Sequence[str | os.PathLike], out_csv, *, 
     unused = [r["date"] for r in rows if r["used"] == "false"]
     if unused:
         log.info("dates below min_valid_fraction %g (listed, not used downstream): %s", min_valid_fraction, unused)
-    with atomic_path(out_csv) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=[*s2search.DATES_COLUMNS, "valid_fraction", "used"])
-            w.writeheader()
-            w.writerows(rows)
-    return Path(out_csv)
-
-
-def _read_summary(path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+    return s2search.write_dates_csv(rows, out_csv, [*s2search.DATES_COLUMNS, "valid_fraction", "used"])
 
 
 def ndvi_figure(date_summary_csv, ndvi_tifs: Sequence[str | os.PathLike], png, *, ncols: int = 4) -> Path:
@@ -161,7 +145,7 @@ def ndvi_figure(date_summary_csv, ndvi_tifs: Sequence[str | os.PathLike], png, *
     import matplotlib.pyplot as plt
     import rasterio
 
-    rows = {r["date"]: r for r in _read_summary(date_summary_csv)}
+    rows = {r["date"]: r for r in s2search.read_dates_csv(date_summary_csv)}
     paths = sorted(ndvi_tifs, key=lambda p: Path(p).parent.name)
     n = max(1, len(paths))
     ncols = min(ncols, n)
@@ -207,7 +191,7 @@ def valid_fraction_figure(date_summary_csv, png, *, min_valid_fraction: float) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _read_summary(date_summary_csv)
+    rows = s2search.read_dates_csv(date_summary_csv)
     dates = [r["date"] for r in rows]
     fr = [float(r["valid_fraction"]) for r in rows]
     colors = ["#2c7fb8" if r["used"] == "true" else "#bdbdbd" for r in rows]
