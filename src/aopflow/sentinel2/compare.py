@@ -48,7 +48,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from aopflow.errors import ConfigError, InputDataError
-from aopflow.io import atomic_path
+from aopflow.io import write_png
 from aopflow.sentinel2.composite import parse_date
 from aopflow.stages.downscale import block_aggregate, downscale_factor
 
@@ -306,15 +306,6 @@ def _fit_line(ax, fit: Mapping[str, float], lo: float, hi: float) -> None:
     ax.set_aspect("equal")
 
 
-def _save(fig, png_path: str | os.PathLike, dpi: int) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    fig.tight_layout()
-    FigureCanvasAgg(fig)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-
-
 def plot_hexbin(aop: np.ndarray, s2: np.ndarray, fit: Mapping[str, float],
                 png_path: str | os.PathLike, *, title: str, dpi: int = 110) -> None:
     """Hexbin density of (AOP, Sentinel-2) NDVI pairs with the 1:1 line and the OLS fit."""
@@ -338,7 +329,8 @@ def plot_hexbin(aop: np.ndarray, s2: np.ndarray, fit: Mapping[str, float],
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(f"{title}\nn={fit['n']}, r²={fit['r2']:.3f}, RMSE={fit['rmse']:.3f}, "
                  f"bias={fit['bias']:+.3f}", fontsize=9)
-    _save(fig, png_path, dpi)
+    fig.tight_layout()
+    write_png(fig, png_path, dpi)
 
 
 def plot_scatter_labelled(x: np.ndarray, y: np.ndarray, labels: Sequence[str],
@@ -366,4 +358,5 @@ def plot_scatter_labelled(x: np.ndarray, y: np.ndarray, labels: Sequence[str],
     more = f", {left_out} plot(s) without data in one of them" if left_out else ""
     ax.set_title(f"{title}\nn={fit['n']}, r²={fit['r2']:.3f}, RMSE={fit['rmse']:.3f}, "
                  f"bias={fit['bias']:+.3f}{more}", fontsize=9)
-    _save(fig, png_path, dpi)
+    fig.tight_layout()
+    write_png(fig, png_path, dpi)

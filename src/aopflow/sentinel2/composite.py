@@ -40,7 +40,7 @@ import rasterio.enums
 from rasterio.windows import Window
 
 from aopflow.errors import ConfigError, InputDataError
-from aopflow.io import atomic_path
+from aopflow.io import atomic_path, write_png
 from aopflow.raster import GTIFF_OPTS, copy_as_cog
 
 log = logging.getLogger(__name__)
@@ -337,7 +337,6 @@ def plot_composite(ndvi_median: str | os.PathLike, valid_count: str | os.PathLik
     Reads a decimated view (at most ``max_pixels`` on the long side; COG overviews make it
     cheap), so the figure costs little memory whatever the site size.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import BoundaryNorm
     from matplotlib.figure import Figure
 
@@ -368,6 +367,4 @@ def plot_composite(ndvi_median: str | os.PathLike, valid_count: str | os.PathLik
         ax.tick_params(labelsize=7)
     fig.suptitle(f"{title} of {n_dates} date(s)", fontsize=10)
     fig.tight_layout()
-    FigureCanvasAgg(fig)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+    write_png(fig, png_path, dpi)
