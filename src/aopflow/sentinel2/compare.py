@@ -248,6 +248,16 @@ def gap_days(s2_date: str, aop_date: str | None) -> float:
                  - parse_date(aop_date, "AOP date").toordinal())
 
 
+def _read_s2_ndvi(path) -> tuple[np.ndarray, object, Affine]:
+    """(ndvi ``(rows, cols)`` float32 with NaN where no data, CRS, transform) of a Sentinel-2
+    NDVI raster."""
+    with rasterio.open(path) as src:
+        s2 = src.read(1, out_dtype="float32")
+        if src.nodata is not None and not math.isnan(src.nodata):
+            s2[s2 == src.nodata] = np.nan
+        return s2, src.crs, src.transform
+
+
 def compare_grid(aop_path, s2_ndvi_path, *, min_valid_fraction: float = 0.5,
                  shift_pixels: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
     """AOP NDVI block means on the grid of ``s2_ndvi_path`` and the Sentinel-2 NDVI there.
@@ -258,14 +268,10 @@ def compare_grid(aop_path, s2_ndvi_path, *, min_valid_fraction: float = 0.5,
     Returns:
         ``(aop, s2)``: two ``(rows, cols)`` float32 arrays, NaN where no data.
     """
-    with rasterio.open(s2_ndvi_path) as src:
-        s2 = src.read(1, out_dtype="float32")
-        if src.nodata is not None and not math.isnan(src.nodata):
-            s2[s2 == src.nodata] = np.nan
-        crs, transform, shape = src.crs, src.transform, src.shape
+    s2, crs, transform = _read_s2_ndvi(s2_ndvi_path)
     dr, dc = shift_pixels
     grid = transform @ Affine.translation(dc, dr)
-    aop = aop_on_grid(aop_path, crs=crs, transform=grid, shape=shape,
+    aop = aop_on_grid(aop_path, crs=crs, transform=grid, shape=s2.shape,
                       min_valid_fraction=min_valid_fraction)
     return aop, s2
 
@@ -279,11 +285,8 @@ def shift_scan(aop_path, s2_ndvi_path, *, min_valid_fraction: float = 0.5,
     at ``(0, 0)``. The AOP block means are computed once on the grid grown by ``radius``
     pixels on every side, and shifted by slicing.
     """
-    with rasterio.open(s2_ndvi_path) as src:
-        s2 = src.read(1, out_dtype="float32")
-        if src.nodata is not None and not math.isnan(src.nodata):
-            s2[s2 == src.nodata] = np.nan
-        crs, transform, (rows, cols) = src.crs, src.transform, src.shape
+    s2, crs, transform = _read_s2_ndvi(s2_ndvi_path)
+    rows, cols = s2.shape
     k = int(radius)
     big = aop_on_grid(aop_path, crs=crs, transform=transform @ Affine.translation(-k, -k),
                       shape=(rows + 2 * k, cols + 2 * k), min_valid_fraction=min_valid_fraction)
