@@ -65,7 +65,7 @@ def s2_date_inputs(wildcards):
 def _s2_dates_table(path, mtime):
     rows = {
         r["date"]: r["item_ids"].split(";")
-        for r in s2_stage.s2search.read_dates_csv(path)
+        for r in s2_stage.s2dates.read_dates_csv(path)
     }
     items = {
         it["id"]: it

@@ -1,4 +1,4 @@
-"""GeoTIFF writing, nodata conventions and valid-pixel masks shared by every stage."""
+"""GeoTIFF and COG writing, nodata conventions and valid-pixel masks shared by every stage."""
 
 from __future__ import annotations
 

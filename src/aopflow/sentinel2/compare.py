@@ -49,7 +49,7 @@ from rasterio.windows import Window
 
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import write_png
-from aopflow.sentinel2.composite import parse_date
+from aopflow.sentinel2.dates import parse_date
 from aopflow.stages.downscale import block_aggregate, downscale_factor
 
 log = logging.getLogger(__name__)
