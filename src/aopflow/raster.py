@@ -14,9 +14,8 @@ import rasterio.dtypes
 import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.windows import Window
 
-from aopflow.errors import InputDataError, SiteError
+from aopflow.errors import InputDataError
 from aopflow.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -81,6 +80,28 @@ def _block(n: int) -> int:
     return max(16, min(256, n // 16 * 16))
 
 
+def _write(path, data: np.ndarray, crs, transform: Affine, nodata, band_names, tags,
+           options: dict) -> Path:
+    """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``, in its own dtype)
+    with the creation ``options``, band descriptions and tags: the body of :func:`write_geotiff`
+    and :func:`write_cog`."""
+    arr = data[None] if data.ndim == 2 else data
+    count, rows, cols = arr.shape
+    if isinstance(crs, int):
+        crs = CRS.from_epsg(crs)
+    with atomic_path(path) as tmp:
+        with rasterio.open(
+            tmp, "w", width=cols, height=rows, count=count, dtype=arr.dtype, crs=crs,
+            transform=transform, nodata=nodata, **options,
+        ) as dst:
+            dst.write(arr)
+            for i, name in enumerate(band_names or [], 1):
+                dst.set_band_description(i, str(name))
+            if tags:
+                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    return Path(path)
+
+
 def write_geotiff(
     path: str | os.PathLike,
     data: np.ndarray,
@@ -92,27 +113,13 @@ def write_geotiff(
     tags: dict | None = None,
 ) -> Path:
     """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``) as a tiled GeoTIFF."""
-    arr = data[None] if data.ndim == 2 else data
-    count, rows, cols = arr.shape
-    if isinstance(crs, int):
-        crs = CRS.from_epsg(crs)
+    rows, cols = data.shape[-2:]
     opts = dict(GTIFF_OPTS)
     if rows < 256 or cols < 256:  # GDAL needs tile sizes <= raster size is not required, but keep small files small
         opts.update(blockxsize=_block(cols), blockysize=_block(rows))
-    if arr.dtype.kind == "f":
+    if data.dtype.kind == "f":
         opts["predictor"] = 3
-    with atomic_path(path) as tmp:
-        with rasterio.open(
-            tmp, "w", width=cols, height=rows, count=count, dtype=arr.dtype, crs=crs,
-            transform=transform, nodata=nodata, **opts,
-        ) as dst:
-            dst.write(arr)
-            if band_names:
-                for i, name in enumerate(band_names, 1):
-                    dst.set_band_description(i, str(name))
-            if tags:
-                dst.update_tags(**{k: str(v) for k, v in tags.items()})
-    return Path(path)
+    return _write(path, data, crs, transform, nodata, band_names, tags, opts)
 
 
 def cog_options(dtype, overview_resampling: str, **options) -> dict:
@@ -137,22 +144,8 @@ def write_cog(
 ) -> Path:
     """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``, written in its own
     dtype) as a Cloud-Optimized GeoTIFF; ``options`` as in :func:`cog_options`."""
-    arr = data[None] if data.ndim == 2 else data
-    count, rows, cols = arr.shape
-    if isinstance(crs, int):
-        crs = CRS.from_epsg(crs)
-    with atomic_path(path) as tmp:
-        with rasterio.open(
-            tmp, "w", width=cols, height=rows, count=count, dtype=arr.dtype, crs=crs,
-            transform=transform, nodata=nodata,
-            **cog_options(arr.dtype, overview_resampling, **options),
-        ) as dst:
-            dst.write(arr)
-            for i, name in enumerate(band_names or [], 1):
-                dst.set_band_description(i, str(name))
-            if tags:
-                dst.update_tags(**{k: str(v) for k, v in tags.items()})
-    return Path(path)
+    return _write(path, data, crs, transform, nodata, band_names, tags,
+                  cog_options(data.dtype, overview_resampling, **options))
 
 
 def copy_as_cog(src: str | os.PathLike, dst: str | os.PathLike, *, overview_resampling: str,
