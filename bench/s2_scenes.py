@@ -40,21 +40,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 import rasterio  # noqa: E402
-import rasterio.shutil  # noqa: E402
 from rasterio.windows import Window  # noqa: E402
 
 from aopflow.demo.aop import SiteSpec  # noqa: E402
-from aopflow.demo.sentinel2 import (  # noqa: E402
-    S2DemoSpec,
-    S2Scene,
-    _footprint,
-    _Grid,
-    _item,
-    _Scene,
-    boa_offset,
-    greenness,
-)
+from aopflow.demo.sentinel2 import S2DemoSpec, S2Scene, boa_offset, greenness  # noqa: E402
+from aopflow.demo.sentinel2.grid import SceneGrid  # noqa: E402
+from aopflow.demo.sentinel2.items import item_dict  # noqa: E402
+from aopflow.demo.sentinel2.scene import GeneratedScene, footprint  # noqa: E402
 from aopflow.io import atomic_path  # noqa: E402
+from aopflow.raster import copy_as_cog  # noqa: E402
 
 VERSION = 1  # bump when the scenes change: a cache of another version is regenerated
 EPSG = 32611
@@ -134,8 +128,8 @@ def _write_cog(path: Path, height: int, width: int, transform, dtype: str, block
     try:
         with atomic_path(path) as tmp:
             # Deflate level 1: a third of the default level's time, files ~10 % larger.
-            rasterio.shutil.copy(build, tmp, driver="COG", compress="deflate", level=1, predictor=2,
-                                 blocksize=1024, overview_resampling=resampling, bigtiff="no")
+            copy_as_cog(build, tmp, overview_resampling=resampling, level=1, predictor=2,
+                        blocksize=1024, BIGTIFF="NO")
     finally:
         build.unlink(missing_ok=True)
 
@@ -187,14 +181,14 @@ def _scene(out: Path, tile: str, date: str, fraction: float, k: int, noise: np.n
                    "average")
     _write_cog(d / "scl.tif", N // 2, N // 2, rasterio.Affine(20, 0, x0, 0, -20, TOP), "uint8",
                [(0, scl)], "nearest")
-    grid = _Grid(EPSG, x0, TOP, N, N)
+    grid = SceneGrid(EPSG, x0, TOP, N, N)
     s = S2Scene(date, "sentinel-2a" if sat == "S2A" else "sentinel-2b", swath=("none", 0.0),
                 baseline=baseline)
     from pyproj import Transformer
 
-    fp = _footprint(SiteSpec(), grid, s, Transformer.from_crs(EPSG, 4326, always_xy=True))
-    sc = _Scene(s, item_id, grid, {}, scl, offset, (11, "S", tile[1:]), fp)
-    return _item(S2DemoSpec(), sc, d, bands=("red", "nir"))
+    fp = footprint(SiteSpec(), grid, s, Transformer.from_crs(EPSG, 4326, always_xy=True))
+    sc = GeneratedScene(s, item_id, grid, {}, scl, offset, (11, "S", tile[1:]), fp)
+    return item_dict(S2DemoSpec(), sc, d, bands=("red", "nir"))
 
 
 def bench_scenes(out_dir: str | Path, force: bool = False) -> BenchScenes:

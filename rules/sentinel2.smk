@@ -3,6 +3,10 @@
 # per solar date (reflectance, NDVI, valid fraction on the site grid), their merge and figures.
 # The search and (with sentinel2.local_jobs) the per-date reads run on the submitting host
 # (compute nodes often have no internet); the global resource s2_http caps concurrent jobs.
+# Helpers in sentinel2_common.smk.
+
+
+include: "sentinel2_common.smk"
 
 
 if S2["source"]:

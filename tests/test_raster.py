@@ -9,7 +9,7 @@ from affine import Affine
 
 from aopflow.stages.convert import rgb_to_geotiff
 from aopflow.errors import SiteError
-from aopflow.raster import write_geotiff
+from aopflow.raster import copy_as_cog, write_cog, write_geotiff
 from aopflow.stages.mosaic import mosaic
 
 
@@ -96,3 +96,44 @@ def test_tiles_with_different_nodata_merge_to_the_first_tiles(tmp_path):
     pc = write_geotiff(tmp_path / "c.tif", c, crs=32611, transform=Affine(1, 0, 2, 0, -1, 2), nodata=-1)
     with pytest.raises(SiteError, match="c.tif.*no-data -1.*-9999"):
         mosaic([pa, pc], tmp_path / "m2.tif", cog=False)
+
+
+def _predictor(path) -> str | None:
+    with rasterio.open(path) as src:
+        return src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR")
+
+
+def test_write_cog_round_trip_and_predictor_per_dtype(tmp_path):
+    t = Affine(10, 0, 500000, 0, -10, 4130000)
+    refl = np.arange(2 * 300 * 280, dtype=np.float32).reshape(2, 280, 300) / 1e4
+    refl[:, :3, :3] = np.nan
+    out = write_cog(tmp_path / "sub" / "refl.tif", refl, crs=32611, transform=t, nodata=float("nan"),
+                    overview_resampling="nearest", band_names=["red", "nir"], tags={"date": "2024-06-15"})
+    dn = np.arange(300 * 280, dtype=np.uint16).reshape(280, 300)
+    write_cog(tmp_path / "dn.tif", dn, crs="EPSG:32611", transform=t, nodata=0, overview_resampling="average")
+    write_cog(tmp_path / "dn2.tif", dn, crs=32611, transform=t, nodata=0, overview_resampling="average",
+              predictor=2, level=1)
+    with rasterio.open(out) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.crs.to_epsg() == 32611 and src.transform == t and src.dtypes == ("float32",) * 2
+        assert src.descriptions == ("red", "nir") and src.tags()["date"] == "2024-06-15"
+        assert src.block_shapes[0] == (256, 256) and src.overviews(1)
+        np.testing.assert_array_equal(src.read(), refl)
+    with rasterio.open(tmp_path / "dn.tif") as src:
+        assert src.nodata == 0 and src.dtypes == ("uint16",)
+        np.testing.assert_array_equal(src.read(1), dn)
+    assert _predictor(out) == "3"  # floating-point predictor for floats
+    assert _predictor(tmp_path / "dn.tif") is None  # none for integers by default
+    assert _predictor(tmp_path / "dn2.tif") == "2"  # unless asked for
+
+
+def test_copy_as_cog_keeps_values_and_metadata(tmp_path):
+    t = Affine(1, 0, 0, 0, -1, 300)
+    src_tif = write_geotiff(tmp_path / "a.tif", np.arange(300 * 300, dtype=np.float32).reshape(300, 300),
+                            crs=32611, transform=t, nodata=float("nan"), band_names=["ndvi"])
+    copy_as_cog(src_tif, tmp_path / "a_cog.tif", overview_resampling="average")
+    with rasterio.open(src_tif) as a, rasterio.open(tmp_path / "a_cog.tif") as b:
+        assert b.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert b.descriptions == ("ndvi",) and b.transform == a.transform and b.crs == a.crs
+        np.testing.assert_array_equal(b.read(), a.read())
+    assert _predictor(tmp_path / "a_cog.tif") == "3"

@@ -15,6 +15,8 @@ from affine import Affine
 from pyproj import Transformer
 
 from aopflow.errors import ConfigError, DownloadError, InputDataError
+from aopflow.raster import write_cog
+from aopflow.sentinel2 import dates as s2dates
 from aopflow.sentinel2 import search as s2s
 from aopflow.sentinel2.grid import SiteGrid, check_resolution, site_grid, snap_out
 from aopflow.sentinel2.load import load_date, ndvi
@@ -28,10 +30,7 @@ MASK = [0, 1, 3, 8, 9, 10]
 # ---- small scenes written here ----------------------------------------------------------------
 
 def _write_cog(path: Path, arr: np.ndarray, epsg: int, transform: Affine, dtype: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="COG", width=arr.shape[1], height=arr.shape[0], count=1, dtype=dtype,
-                       crs=f"EPSG:{epsg}", transform=transform, nodata=0, compress="DEFLATE", blocksize=256) as d:
-        d.write(arr.astype(dtype), 1)
+    write_cog(path, arr.astype(dtype), crs=epsg, transform=transform, nodata=0, overview_resampling="nearest")
 
 
 def make_item(root: Path, iid: str, epsg: int, left: float, top: float, dn: dict, scl: np.ndarray, *,
@@ -330,7 +329,7 @@ def test_summary_flags_dates_below_min_valid_fraction_and_figures(tmp_path, grid
     rows = [{"date": d, "item_ids": f"I{d}", "mgrs_tiles": "11SMB", "epsgs": "32611", "cloud_cover": 1,
              "processing_baselines": "05.10", "scale_offset": "red:0.0001/-0.1;nir:0.0001/-0.1"}
             for d in ("2024-05-01", "2024-06-01")]
-    s2s.write_dates_csv(rows, tmp_path / "dates.csv")
+    s2dates.write_dates_csv(rows, tmp_path / "dates.csv")
     ndvis, sums = [], []
     for d, frac in (("2024-05-01", 0.5), ("2024-06-01", 0.1)):
         arr = np.full(grid.shape, 0.6, np.float32)
@@ -341,9 +340,9 @@ def test_summary_flags_dates_below_min_valid_fraction_and_figures(tmp_path, grid
         ndvis.append(tmp_path / d / "ndvi.tif")
         sums.append(tmp_path / d / "summary.csv")
     summarise(tmp_path / "dates.csv", sums, tmp_path / "date_summary.csv", min_valid_fraction=0.2)
-    out = s2s.read_dates_csv(tmp_path / "date_summary.csv")
+    out = s2dates.read_dates_csv(tmp_path / "date_summary.csv")
     assert [(r["date"], r["used"]) for r in out] == [("2024-05-01", "true"), ("2024-06-01", "false")]
-    assert list(out[0])[:7] == s2s.DATES_COLUMNS and float(out[1]["valid_fraction"]) == 0.1
+    assert list(out[0])[:7] == s2dates.DATES_COLUMNS and float(out[1]["valid_fraction"]) == 0.1
     with rasterio.open(ndvis[0]) as src:  # a COG on the grid
         assert src.crs.to_epsg() == 32611 and src.transform == grid.transform and src.descriptions == ("ndvi",)
         assert src.overviews(1) or max(src.shape) <= 512

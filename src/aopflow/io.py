@@ -1,4 +1,4 @@
-"""Small I/O helpers shared by every stage: atomic writes and GeoTIFF profiles.
+"""Small I/O helpers shared by every stage: atomic writes, PNG figures, logging.
 
 Outputs are always written to a temporary name in the destination folder and renamed into
 place only when complete, so an interrupted job never leaves a half-written file under its
@@ -42,6 +42,16 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def write_png(fig, png_path: str | os.PathLike, dpi: int) -> Path:
+    """Atomically write a matplotlib ``Figure`` (made without pyplot) as PNG at ``dpi``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return Path(png_path)
 
 
 def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging.INFO) -> None:

@@ -1,4 +1,4 @@
-"""GeoTIFF writing, nodata conventions and valid-pixel masks shared by every stage."""
+"""GeoTIFF and COG writing, nodata conventions and valid-pixel masks shared by every stage."""
 
 from __future__ import annotations
 
@@ -14,15 +14,18 @@ import rasterio.dtypes
 import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.windows import Window
 
-from aopflow.errors import InputDataError, SiteError
+from aopflow.errors import InputDataError
 from aopflow.io import atomic_path
 
 log = logging.getLogger(__name__)
 
 GTIFF_OPTS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 256,
               "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+#: Cloud-Optimized GeoTIFF creation options of every COG aopflow writes (GDAL's COG driver
+#: builds the internal tiling and overviews). ``predictor`` is chosen per dtype by
+#: :func:`cog_options`.
+COG_OPTS = {"driver": "COG", "compress": "DEFLATE", "blocksize": 256, "BIGTIFF": "IF_SAFER"}
 
 
 def default_nodata(dtype) -> float | int:
@@ -77,6 +80,28 @@ def _block(n: int) -> int:
     return max(16, min(256, n // 16 * 16))
 
 
+def _write(path, data: np.ndarray, crs, transform: Affine, nodata, band_names, tags,
+           options: dict) -> Path:
+    """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``, in its own dtype)
+    with the creation ``options``, band descriptions and tags: the body of :func:`write_geotiff`
+    and :func:`write_cog`."""
+    arr = data[None] if data.ndim == 2 else data
+    count, rows, cols = arr.shape
+    if isinstance(crs, int):
+        crs = CRS.from_epsg(crs)
+    with atomic_path(path) as tmp:
+        with rasterio.open(
+            tmp, "w", width=cols, height=rows, count=count, dtype=arr.dtype, crs=crs,
+            transform=transform, nodata=nodata, **options,
+        ) as dst:
+            dst.write(arr)
+            for i, name in enumerate(band_names or [], 1):
+                dst.set_band_description(i, str(name))
+            if tags:
+                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    return Path(path)
+
+
 def write_geotiff(
     path: str | os.PathLike,
     data: np.ndarray,
@@ -88,27 +113,48 @@ def write_geotiff(
     tags: dict | None = None,
 ) -> Path:
     """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``) as a tiled GeoTIFF."""
-    arr = data[None] if data.ndim == 2 else data
-    count, rows, cols = arr.shape
-    if isinstance(crs, int):
-        crs = CRS.from_epsg(crs)
+    rows, cols = data.shape[-2:]
     opts = dict(GTIFF_OPTS)
     if rows < 256 or cols < 256:  # GDAL needs tile sizes <= raster size is not required, but keep small files small
         opts.update(blockxsize=_block(cols), blockysize=_block(rows))
-    if arr.dtype.kind == "f":
+    if data.dtype.kind == "f":
         opts["predictor"] = 3
-    with atomic_path(path) as tmp:
-        with rasterio.open(
-            tmp, "w", width=cols, height=rows, count=count, dtype=arr.dtype, crs=crs,
-            transform=transform, nodata=nodata, **opts,
-        ) as dst:
-            dst.write(arr)
-            if band_names:
-                for i, name in enumerate(band_names, 1):
-                    dst.set_band_description(i, str(name))
-            if tags:
-                dst.update_tags(**{k: str(v) for k, v in tags.items()})
-    return Path(path)
+    return _write(path, data, crs, transform, nodata, band_names, tags, opts)
+
+
+def cog_options(dtype, overview_resampling: str, **options) -> dict:
+    """COG creation options: :data:`COG_OPTS`, ``overview_resampling`` (e.g. ``"average"``,
+    ``"nearest"`` for class maps), the DEFLATE predictor (floating-point for floats, none for
+    integers), then ``options`` (any COG creation option, e.g. ``level=1``, ``predictor=2``)."""
+    return {**COG_OPTS, "predictor": "YES" if np.dtype(dtype).kind == "f" else "NO",
+            "overview_resampling": overview_resampling, **options}
+
+
+def write_cog(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    *,
+    crs: CRS | str | int,
+    transform: Affine,
+    nodata: float | int | None,
+    overview_resampling: str,
+    band_names: Sequence[str] | None = None,
+    tags: dict | None = None,
+    **options,
+) -> Path:
+    """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``, written in its own
+    dtype) as a Cloud-Optimized GeoTIFF; ``options`` as in :func:`cog_options`."""
+    return _write(path, data, crs, transform, nodata, band_names, tags,
+                  cog_options(data.dtype, overview_resampling, **options))
+
+
+def copy_as_cog(src: str | os.PathLike, dst: str | os.PathLike, *, overview_resampling: str,
+                **options) -> None:
+    """Rewrite the (assembled, tiled) GeoTIFF ``src`` as a COG at ``dst``; ``options`` as in
+    :func:`cog_options`. Not atomic by itself: ``dst`` is the caller's temporary name."""
+    with rasterio.open(src) as s:
+        dtype = s.dtypes[0]
+    rasterio.shutil.copy(src, dst, **cog_options(dtype, overview_resampling, **options))
 
 
 def valid_mask(array: np.ndarray, nodata: float | None) -> np.ndarray:

@@ -48,8 +48,8 @@ from affine import Affine
 from rasterio.windows import Window
 
 from aopflow.errors import ConfigError, InputDataError
-from aopflow.io import atomic_path
-from aopflow.sentinel2.composite import parse_date
+from aopflow.io import write_png
+from aopflow.sentinel2.dates import parse_date
 from aopflow.stages.downscale import block_aggregate, downscale_factor
 
 log = logging.getLogger(__name__)
@@ -248,6 +248,16 @@ def gap_days(s2_date: str, aop_date: str | None) -> float:
                  - parse_date(aop_date, "AOP date").toordinal())
 
 
+def _read_s2_ndvi(path) -> tuple[np.ndarray, object, Affine]:
+    """(ndvi ``(rows, cols)`` float32 with NaN where no data, CRS, transform) of a Sentinel-2
+    NDVI raster."""
+    with rasterio.open(path) as src:
+        s2 = src.read(1, out_dtype="float32")
+        if src.nodata is not None and not math.isnan(src.nodata):
+            s2[s2 == src.nodata] = np.nan
+        return s2, src.crs, src.transform
+
+
 def compare_grid(aop_path, s2_ndvi_path, *, min_valid_fraction: float = 0.5,
                  shift_pixels: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
     """AOP NDVI block means on the grid of ``s2_ndvi_path`` and the Sentinel-2 NDVI there.
@@ -258,14 +268,10 @@ def compare_grid(aop_path, s2_ndvi_path, *, min_valid_fraction: float = 0.5,
     Returns:
         ``(aop, s2)``: two ``(rows, cols)`` float32 arrays, NaN where no data.
     """
-    with rasterio.open(s2_ndvi_path) as src:
-        s2 = src.read(1, out_dtype="float32")
-        if src.nodata is not None and not math.isnan(src.nodata):
-            s2[s2 == src.nodata] = np.nan
-        crs, transform, shape = src.crs, src.transform, src.shape
+    s2, crs, transform = _read_s2_ndvi(s2_ndvi_path)
     dr, dc = shift_pixels
     grid = transform @ Affine.translation(dc, dr)
-    aop = aop_on_grid(aop_path, crs=crs, transform=grid, shape=shape,
+    aop = aop_on_grid(aop_path, crs=crs, transform=grid, shape=s2.shape,
                       min_valid_fraction=min_valid_fraction)
     return aop, s2
 
@@ -279,11 +285,8 @@ def shift_scan(aop_path, s2_ndvi_path, *, min_valid_fraction: float = 0.5,
     at ``(0, 0)``. The AOP block means are computed once on the grid grown by ``radius``
     pixels on every side, and shifted by slicing.
     """
-    with rasterio.open(s2_ndvi_path) as src:
-        s2 = src.read(1, out_dtype="float32")
-        if src.nodata is not None and not math.isnan(src.nodata):
-            s2[s2 == src.nodata] = np.nan
-        crs, transform, (rows, cols) = src.crs, src.transform, src.shape
+    s2, crs, transform = _read_s2_ndvi(s2_ndvi_path)
+    rows, cols = s2.shape
     k = int(radius)
     big = aop_on_grid(aop_path, crs=crs, transform=transform @ Affine.translation(-k, -k),
                       shape=(rows + 2 * k, cols + 2 * k), min_valid_fraction=min_valid_fraction)
@@ -295,10 +298,20 @@ def shift_scan(aop_path, s2_ndvi_path, *, min_valid_fraction: float = 0.5,
     return out
 
 
+def _fit_line(ax, fit: Mapping[str, float], lo: float, hi: float) -> None:
+    """The OLS fit line (when there is one) over [lo, hi]; square axes on [lo, hi]."""
+    if math.isfinite(fit["slope"]):
+        ax.plot([lo, hi], [fit["intercept"] + fit["slope"] * lo,
+                           fit["intercept"] + fit["slope"] * hi], "r-", lw=1.2,
+                label=f"fit: y = {fit['slope']:.3f} x {fit['intercept']:+.3f}")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal")
+
+
 def plot_hexbin(aop: np.ndarray, s2: np.ndarray, fit: Mapping[str, float],
                 png_path: str | os.PathLike, *, title: str, dpi: int = 110) -> None:
     """Hexbin density of (AOP, Sentinel-2) NDVI pairs with the 1:1 line and the OLS fit."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     x, y = np.asarray(aop, np.float64).ravel(), np.asarray(s2, np.float64).ravel()
@@ -313,29 +326,20 @@ def plot_hexbin(aop: np.ndarray, s2: np.ndarray, fit: Mapping[str, float],
                        cmap="viridis")
         fig.colorbar(hb, ax=ax, label="pixels (log)")
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="1:1")
-    if math.isfinite(fit["slope"]):
-        ax.plot([lo, hi], [fit["intercept"] + fit["slope"] * lo,
-                           fit["intercept"] + fit["slope"] * hi], "r-", lw=1.2,
-                label=f"fit: y = {fit['slope']:.3f} x {fit['intercept']:+.3f}")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal")
+    _fit_line(ax, fit, lo, hi)
     ax.set_xlabel("AOP NDVI (block mean on the Sentinel-2 grid)")
     ax.set_ylabel("Sentinel-2 NDVI")
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(f"{title}\nn={fit['n']}, r²={fit['r2']:.3f}, RMSE={fit['rmse']:.3f}, "
                  f"bias={fit['bias']:+.3f}", fontsize=9)
     fig.tight_layout()
-    FigureCanvasAgg(fig)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+    write_png(fig, png_path, dpi)
 
 
 def plot_scatter_labelled(x: np.ndarray, y: np.ndarray, labels: Sequence[str],
                           fit: Mapping[str, float], png_path: str | os.PathLike, *,
                           title: str, dpi: int = 110) -> None:
     """Scatter of plot means (AOP x, Sentinel-2 y), each point labelled by its plot id."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
@@ -349,13 +353,7 @@ def plot_scatter_labelled(x: np.ndarray, y: np.ndarray, labels: Sequence[str],
     for xi, yi, lab, good in zip(x, y, labels, ok):
         if good:
             ax.annotate(str(lab), (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
-    if math.isfinite(fit["slope"]):
-        ax.plot([lo, hi], [fit["intercept"] + fit["slope"] * lo,
-                           fit["intercept"] + fit["slope"] * hi], "r-", lw=1.2,
-                label=f"fit: y = {fit['slope']:.3f} x {fit['intercept']:+.3f}")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal")
+    _fit_line(ax, fit, lo, hi)
     ax.set_xlabel("AOP NDVI (plot mean)")
     ax.set_ylabel("Sentinel-2 NDVI (plot mean)")
     ax.legend(loc="upper left", fontsize=8)
@@ -364,6 +362,4 @@ def plot_scatter_labelled(x: np.ndarray, y: np.ndarray, labels: Sequence[str],
     ax.set_title(f"{title}\nn={fit['n']}, r²={fit['r2']:.3f}, RMSE={fit['rmse']:.3f}, "
                  f"bias={fit['bias']:+.3f}{more}", fontsize=9)
     fig.tight_layout()
-    FigureCanvasAgg(fig)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+    write_png(fig, png_path, dpi)

@@ -24,12 +24,10 @@ December counts towards the next year's DJF).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import logging
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -37,12 +35,12 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.enums
-import rasterio.shutil
 from rasterio.windows import Window
 
 from aopflow.errors import ConfigError, InputDataError
-from aopflow.io import atomic_path
-from aopflow.raster import GTIFF_OPTS
+from aopflow.io import atomic_path, write_png
+from aopflow.raster import GTIFF_OPTS, copy_as_cog
+from aopflow.sentinel2.dates import parse_date
 
 log = logging.getLogger(__name__)
 
@@ -57,69 +55,6 @@ PERIODS = {
     "month": lambda d: f"{d.year:04d}-{d.month:02d}",
     "season": lambda d: f"{d.year + (d.month == 12):04d}-{_SEASONS[d.month]}",
 }
-
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
-
-
-def parse_date(text: str, where: str) -> dt.date:
-    """``YYYY-MM-DD`` -> date, or InputDataError naming ``where``."""
-    try:
-        if not _DATE_RE.match(str(text)):
-            raise ValueError(text)
-        return dt.date.fromisoformat(str(text))
-    except ValueError:
-        raise InputDataError(
-            f"{where}: {text!r} is not a date YYYY-MM-DD (Sentinel-2 dates are solar dates at "
-            f"the site, e.g. 2024-06-15)."
-        ) from None
-
-
-def read_date_summary(path: str | os.PathLike) -> list[dict]:
-    """Rows of ``s2/date_summary.csv``: ``date`` (str), ``valid_fraction`` (float), ``used``
-    (bool), sorted by date; other columns as text.
-
-    Raises:
-        InputDataError: missing file or columns, a bad date or ``used`` value, a repeated date.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(f"{path}: date summary does not exist (made by the Sentinel-2 stage).")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"date", "valid_fraction", "used"} - set(reader.fieldnames or ())
-        if missing:
-            raise InputDataError(
-                f"{path}: columns {sorted(missing)} are missing (found {reader.fieldnames}); "
-                f"the Sentinel-2 stage writes date, valid_fraction and used. Delete the file "
-                f"and run again."
-            )
-        rows = list(reader)
-    seen = set()
-    for i, row in enumerate(rows, start=2):
-        parse_date(row["date"], f"{path} line {i}, column date")
-        if row["date"] in seen:
-            raise InputDataError(f"{path} line {i}: date {row['date']} appears twice.")
-        seen.add(row["date"])
-        used = str(row["used"]).strip().lower()
-        if used not in _TRUE | _FALSE:
-            raise InputDataError(
-                f"{path} line {i}: used is {row['used']!r}; expected True or False.")
-        row["used"] = used in _TRUE
-        try:
-            row["valid_fraction"] = float(row["valid_fraction"])
-        except ValueError:
-            raise InputDataError(
-                f"{path} line {i}: valid_fraction {row['valid_fraction']!r} is not a number."
-            ) from None
-    return sorted(rows, key=lambda r: r["date"])
-
-
-def used_dates(path: str | os.PathLike) -> list[str]:
-    """Dates (``YYYY-MM-DD``, sorted) marked ``used`` in ``s2/date_summary.csv``."""
-    return [r["date"] for r in read_date_summary(path) if r["used"]]
-
 
 def period_label(date: str | dt.date, period: str) -> str:
     """The composite period a date belongs to (see the module docstring)."""
@@ -189,14 +124,6 @@ def _open_all(stack: ExitStack, paths: Sequence[str | os.PathLike], what: str):
                 f"configuration."
             )
     return srcs
-
-
-def _write_cog(tmp_tif: Path, dst: Path, dtype) -> None:
-    with atomic_path(dst) as final:
-        rasterio.shutil.copy(
-            tmp_tif, final, driver="COG", compress="DEFLATE",
-            predictor="YES" if np.dtype(dtype).kind == "f" else "NO",
-            overview_resampling="average", blocksize=256, BIGTIFF="IF_SAFER")
 
 
 def median_composite(
@@ -309,7 +236,8 @@ def median_composite(
                 d.update_tags(**tags)
                 d.close()
             for k, p in outs.items():
-                _write_cog(tmps[k], p, "uint16" if k == "count" else "float32")
+                with atomic_path(p) as final:
+                    copy_as_cog(tmps[k], final, overview_resampling="average")
         finally:
             for t in tmps.values():
                 if t.exists():
@@ -345,7 +273,6 @@ def plot_composite(ndvi_median: str | os.PathLike, valid_count: str | os.PathLik
     Reads a decimated view (at most ``max_pixels`` on the long side; COG overviews make it
     cheap), so the figure costs little memory whatever the site size.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import BoundaryNorm
     from matplotlib.figure import Figure
 
@@ -376,6 +303,4 @@ def plot_composite(ndvi_median: str | os.PathLike, valid_count: str | os.PathLik
         ax.tick_params(labelsize=7)
     fig.suptitle(f"{title} of {n_dates} date(s)", fontsize=10)
     fig.tight_layout()
-    FigureCanvasAgg(fig)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+    write_png(fig, png_path, dpi)

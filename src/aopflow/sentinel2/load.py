@@ -209,19 +209,9 @@ def write_cog(path, data: np.ndarray, grid: SiteGrid, band_names: Sequence[str] 
               tags: dict | None = None, threads: int = 1):
     """Atomically write float32 ``data`` ((rows, cols) or (bands, rows, cols), NaN = nodata) as a
     Cloud-Optimized GeoTIFF on ``grid`` (DEFLATE, predictor 3, internal overviews)."""
-    import rasterio
+    from aopflow.raster import write_cog as write_raster_cog
 
-    from aopflow.io import atomic_path
-
-    arr = data[None] if data.ndim == 2 else data
-    with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", driver="COG", width=grid.width, height=grid.height, count=arr.shape[0],
-                           dtype="float32", crs=grid.crs, transform=grid.transform, nodata=float("nan"),
-                           compress="DEFLATE", predictor=3, blocksize=256, overview_resampling="nearest",
-                           num_threads=max(1, int(threads))) as dst:
-            dst.write(arr.astype(np.float32))
-            for i, name in enumerate(band_names or [], 1):
-                dst.set_band_description(i, str(name))
-            if tags:
-                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    write_raster_cog(path, np.asarray(data, np.float32), crs=grid.crs, transform=grid.transform,
+                     nodata=float("nan"), overview_resampling="nearest", band_names=band_names,
+                     tags=tags, num_threads=max(1, int(threads)))
     return path

@@ -9,7 +9,6 @@ here, since some servers ignore ``query`` (stac-fastapi-static) or a ``filter`` 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import logging
@@ -26,8 +25,6 @@ from aopflow.sentinel2.scaling import SCL_ASSET, item_scalings, scale_offset_lab
 
 log = logging.getLogger(__name__)
 
-DATES_COLUMNS = ["date", "item_ids", "mgrs_tiles", "epsgs", "cloud_cover", "processing_baselines",
-                 "scale_offset"]
 RETRY_STATUS = (429, 500, 502, 503, 504)
 
 
@@ -354,7 +351,7 @@ def group_by_date(items: Sequence[dict], lon: float) -> dict[str, list[dict]]:
 
 
 def date_rows(groups: dict[str, list[dict]], bands: Sequence[str]) -> list[dict]:
-    """dates.csv rows (see DATES_COLUMNS); raises on an item missing a requested asset."""
+    """dates.csv rows (see :data:`aopflow.sentinel2.dates.DATES_COLUMNS`); raises on an item missing a requested asset."""
     rows = []
     for date, items in groups.items():
         labels = []
@@ -377,20 +374,6 @@ def date_rows(groups: dict[str, list[dict]], bands: Sequence[str]) -> list[dict]
             "scale_offset": "|".join(labels),
         })
     return rows
-
-
-def write_dates_csv(rows: Sequence[dict], path) -> Path:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=DATES_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
-    return Path(path)
-
-
-def read_dates_csv(path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 # What a per-date job needs of an item (its params: an unchanged item reruns nothing).

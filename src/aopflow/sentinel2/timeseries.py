@@ -21,16 +21,15 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import rasterio
 from affine import Affine
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import from_bounds
 
 from aopflow.errors import InputDataError
-from aopflow.io import atomic_path
+from aopflow.io import write_png
 from aopflow.zonal import parse_stats, write_zonal, zonal_stats_array, zonal_stats_file
 
 log = logging.getLogger(__name__)
@@ -168,7 +167,6 @@ def plot_timeseries(
     :data:`MAX_PANELS`, the rest named in the title). Dates not used (below
     ``min_valid_fraction`` over the site) are drawn as hollow markers.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedFormatter, FixedLocator
 
@@ -225,6 +223,4 @@ def plot_timeseries(
     more = f" (first {len(shown)} of {len(ids)} plots)" if len(shown) < len(ids) else ""
     fig.suptitle(f"{title}: {stat}{more}; hollow = date below min_valid_fraction, "
                  f"gap = plot masked", fontsize=9)
-    FigureCanvasAgg(fig)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+    write_png(fig, png_path, dpi)

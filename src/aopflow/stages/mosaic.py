@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import rasterio.shutil
 from affine import Affine
 from rasterio.windows import Window
 
 from aopflow.errors import SiteError
 from aopflow.io import atomic_path
-from aopflow.raster import GTIFF_OPTS, _near_int, default_nodata, valid_mask
+from aopflow.raster import GTIFF_OPTS, _near_int, copy_as_cog, default_nodata, valid_mask
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +129,7 @@ def mosaic(
                 if tags0:
                     dst.update_tags(**tags0)
             if cog:
-                rasterio.shutil.copy(
-                    assembled, final_tmp, driver="COG", compress="DEFLATE",
-                    predictor="YES" if np.dtype(dtype0).kind == "f" else "NO",
-                    overview_resampling=resampling, blocksize=256, BIGTIFF="IF_SAFER",
-                )
+                copy_as_cog(assembled, final_tmp, overview_resampling=resampling)
             else:
                 os.replace(assembled, final_tmp)
         finally:

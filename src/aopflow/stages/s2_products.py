@@ -12,7 +12,6 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,9 +24,9 @@ from aopflow.sentinel2.composite import (
     group_by_period,
     median_composite,
     plot_composite,
-    read_date_summary,
     select_dates,
 )
+from aopflow.sentinel2.dates import read_date_summary
 from aopflow.sentinel2.timeseries import ndvi_timeseries, plot_timeseries, write_timeseries
 from aopflow.zonal import read_plots, zonal_stats_file
 

@@ -8,7 +8,6 @@ files to them.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -19,13 +18,13 @@ import numpy as np
 
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import atomic_path
+from aopflow.sentinel2 import dates as s2dates
 from aopflow.sentinel2 import search as s2search
 from aopflow.sentinel2.grid import SiteGrid, site_grid
 from aopflow.sentinel2.load import load_date, ndvi, write_cog
 
 log = logging.getLogger(__name__)
 
-SUMMARY_COLUMNS = ["date", "valid_fraction", "n_valid", "n_area_pixels"]
 
 
 def check_config(cfg: dict, aop_pixel_size: float | None = None) -> None:
@@ -86,12 +85,12 @@ def search(grid_json, items_json, dates_csv, *, source: str, api_url: str, colle
     rows = s2search.date_rows(groups, bands)
     log.info("%d item(s) on %d solar date(s): %s", len(items), len(rows), [r["date"] for r in rows])
     s2search.write_item_collection(s2search.sort_items(items), items_json)
-    return s2search.write_dates_csv(rows, dates_csv)
+    return s2dates.write_dates_csv(rows, dates_csv)
 
 
 def date_items(items_json, date: str, lon: float | None = None, assets: Sequence[str] = ()) -> list[dict]:
     """The (trimmed) items of one solar date from ``items.json`` and ``dates.csv`` beside it."""
-    dates = {r["date"]: r["item_ids"].split(";") for r in s2search.read_dates_csv(Path(items_json).parent / "dates.csv")}
+    dates = {r["date"]: r["item_ids"].split(";") for r in s2dates.read_dates_csv(Path(items_json).parent / "dates.csv")}
     if date not in dates:
         raise InputDataError(f"date {date} is not in {Path(items_json).parent / 'dates.csv'}.")
     by_id = {it["id"]: it for it in s2search.read_item_collection(items_json)}
@@ -116,22 +115,17 @@ def process_date(grid_json, items: Sequence[dict], date: str, reflectance_tif, n
     write_cog(ndvi_tif, nd, grid, band_names=["ndvi"], tags=tags, threads=threads)
     frac = n_valid / n_area if n_area else 0.0
     log.info("date %s: %d of %d pixels valid (%.3f)", date, n_valid, n_area, frac)
-    with atomic_path(summary_csv) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
-            w.writeheader()
-            w.writerow({"date": date, "valid_fraction": f"{frac:.6f}", "n_valid": n_valid, "n_area_pixels": n_area})
-    return Path(summary_csv)
+    row = {"date": date, "valid_fraction": f"{frac:.6f}", "n_valid": n_valid, "n_area_pixels": n_area}
+    return s2dates.write_dates_csv([row], summary_csv, s2dates.SUMMARY_COLUMNS)
 
 
 def summarise(dates_csv, summary_csvs: Sequence[str | os.PathLike], out_csv, *, min_valid_fraction: float) -> Path:
     """``date_summary.csv``: dates.csv + valid_fraction + used (valid_fraction >= min_valid_fraction)."""
-    rows = s2search.read_dates_csv(dates_csv)
+    rows = s2dates.read_dates_csv(dates_csv)
     fracs = {}
     for p in summary_csvs:
-        with open(p, newline="") as fh:
-            for r in csv.DictReader(fh):
-                fracs[r["date"]] = float(r["valid_fraction"])
+        for r in s2dates.read_dates_csv(p):
+            fracs[r["date"]] = float(r["valid_fraction"])
     for r in rows:
         if r["date"] not in fracs:
             raise InputDataError(f"{dates_csv}: date {r['date']} has no per-date summary among the inputs.")
@@ -140,17 +134,7 @@ def summarise(dates_csv, summary_csvs: Sequence[str | os.PathLike], out_csv, *, 
     unused = [r["date"] for r in rows if r["used"] == "false"]
     if unused:
         log.info("dates below min_valid_fraction %g (listed, not used downstream): %s", min_valid_fraction, unused)
-    with atomic_path(out_csv) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=[*s2search.DATES_COLUMNS, "valid_fraction", "used"])
-            w.writeheader()
-            w.writerows(rows)
-    return Path(out_csv)
-
-
-def _read_summary(path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+    return s2dates.write_dates_csv(rows, out_csv, s2dates.DATE_SUMMARY_COLUMNS)
 
 
 def ndvi_figure(date_summary_csv, ndvi_tifs: Sequence[str | os.PathLike], png, *, ncols: int = 4) -> Path:
@@ -161,7 +145,7 @@ def ndvi_figure(date_summary_csv, ndvi_tifs: Sequence[str | os.PathLike], png, *
     import matplotlib.pyplot as plt
     import rasterio
 
-    rows = {r["date"]: r for r in _read_summary(date_summary_csv)}
+    rows = {r["date"]: r for r in s2dates.read_date_summary(date_summary_csv)}
     paths = sorted(ndvi_tifs, key=lambda p: Path(p).parent.name)
     n = max(1, len(paths))
     ncols = min(ncols, n)
@@ -184,8 +168,8 @@ def ndvi_figure(date_summary_csv, ndvi_tifs: Sequence[str | os.PathLike], png, *
         im = ax.imshow(np.ma.masked_invalid(arr), cmap=cmap, vmin=-0.2, vmax=1.0,
                        extent=(b.left / 1000, b.right / 1000, b.bottom / 1000, b.top / 1000))
         r = rows.get(date, {})
-        frac = float(r.get("valid_fraction", "nan"))
-        used = r.get("used", "true") == "true"
+        frac = r.get("valid_fraction", float("nan"))
+        used = r.get("used", True)
         ax.set_title(f"{date}  valid {frac:.0%}" + ("" if used else " (not used)"), fontsize=9,
                      color="black" if used else "#b00000")
         ax.tick_params(labelsize=7)
@@ -207,10 +191,10 @@ def valid_fraction_figure(date_summary_csv, png, *, min_valid_fraction: float) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _read_summary(date_summary_csv)
+    rows = s2dates.read_date_summary(date_summary_csv)
     dates = [r["date"] for r in rows]
-    fr = [float(r["valid_fraction"]) for r in rows]
-    colors = ["#2c7fb8" if r["used"] == "true" else "#bdbdbd" for r in rows]
+    fr = [r["valid_fraction"] for r in rows]
+    colors = ["#2c7fb8" if r["used"] else "#bdbdbd" for r in rows]
     fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * len(rows) + 2), 3.6), constrained_layout=True)
     ax.bar(range(len(rows)), fr, color=colors)
     ax.axhline(min_valid_fraction, color="#d62728", ls="--", lw=1, label=f"min_valid_fraction {min_valid_fraction:g}")

@@ -12,19 +12,12 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from aopflow.errors import ConfigError, InputDataError
-from aopflow.io import atomic_path
+from aopflow.io import write_png
 
 log = logging.getLogger(__name__)
-
-
-def _save(fig: Figure, png_path: str | os.PathLike, dpi: int) -> None:
-    FigureCanvasAgg(fig)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
 
 
 def plot_zonal_bars(
@@ -73,7 +66,7 @@ def plot_zonal_bars(
     ax.set_title(title or f"{stat} per plot")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)  # never over a bar
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, png_path, dpi)
+    write_png(fig, png_path, dpi)
 
 
 def plot_zonal_histograms(
@@ -136,4 +129,4 @@ def plot_zonal_histograms(
         ax.set_visible(False)
     fig.supxlabel(f"value ({units})" if units else "value", fontsize=9)
     fig.suptitle(title or "Pixel values per plot", fontsize=10)
-    _save(fig, png_path, dpi)
+    write_png(fig, png_path, dpi)
