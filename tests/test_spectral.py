@@ -15,6 +15,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from aopflow import spectral
+from aopflow.spectral import unmixing as spectral_unmix
 from aopflow.errors import ConfigError, InputDataError
 
 
@@ -198,16 +199,16 @@ def test_every_active_set_stage_is_exact_on_ill_conditioned_endmembers(sum_to_on
     G, b = spectral.gram_products(X, E)
     assert np.linalg.cond(G) > 1e6
     scale = np.mean(np.diag(G))
-    solver = spectral._SupportSolver(G / scale, sum_to_one)
+    solver = spectral_unmix._SupportSolver(G / scale, sum_to_one)
     bT = np.ascontiguousarray(b.T) / scale
     if sum_to_one:
         best = np.array([brute_force_fcls(x, E) for x in X64])
     else:
         best = np.array([scipy_nnls(E.T, x)[1] ** 2 for x in X64])
     for got in (
-        spectral._active_set(solver, bT),
-        spectral._active_set(solver, bT, pd_iterations=0),
-        spectral._enumerate_supports(solver, bT),
+        spectral_unmix._active_set(solver, bT),
+        spectral_unmix._active_set(solver, bT, pd_iterations=0),
+        spectral_unmix._enumerate_supports(solver, bT),
     ):
         assert (got >= 0).all()
         if sum_to_one:
