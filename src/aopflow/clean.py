@@ -63,14 +63,26 @@ def tile_good_bands(meta: TileMeta, spec: CleanSpec) -> np.ndarray:
     return good_bands(meta.wavelengths, spec, meta.band_windows)
 
 
+def valid_pixels(raw: np.ndarray, nodata: float) -> tuple[np.ndarray, np.ndarray]:
+    """Raw integer block ``(..., bands)`` -> ``(its valid pixels (N, bands) in the raw dtype,
+    valid mask (...))``. A pixel is no-data if any of its kept bands equals ``nodata``."""
+    flat = raw.reshape(-1, raw.shape[-1])
+    valid = ~np.any(flat == nodata, axis=1)
+    return flat[valid], valid.reshape(raw.shape[:-1])
+
+
+def to_reflectance(dn: np.ndarray, scale: float) -> np.ndarray:
+    """Digital numbers -> float32 reflectance ``dn / scale`` (never float64)."""
+    x = dn.astype(np.float32)
+    x *= np.float32(1.0 / scale)
+    return x
+
+
 def clean_pixels(raw: np.ndarray, nodata: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Raw integer block ``(..., bands)`` -> ``(float32 (N, bands) of valid pixels, valid mask (...))``.
 
     A pixel is no-data if any of its kept bands equals the file's no-data value. Only the valid
     pixels are converted (to float32, never float64) and scaled.
     """
-    flat = raw.reshape(-1, raw.shape[-1])
-    valid = ~np.any(flat == nodata, axis=1)
-    x = flat[valid].astype(np.float32)
-    x *= np.float32(1.0 / scale)
-    return x, valid.reshape(raw.shape[:-1])
+    dn, valid = valid_pixels(raw, nodata)
+    return to_reflectance(dn, scale), valid

@@ -59,6 +59,7 @@ from aopflow.spectral.similarity import (  # noqa: F401
     sam,
     sam_from_products,
     sid,
+    sid_from_dn,
 )
 from aopflow.spectral.library import (  # noqa: F401
     read_endmember_csv,

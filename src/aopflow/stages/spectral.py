@@ -21,7 +21,7 @@ import rasterio
 from threadpoolctl import threadpool_limits
 
 from aopflow.candidates import SkewerCandidates, StreamingSample, valid_mask
-from aopflow.clean import CleanSpec, clean_pixels, tile_good_bands
+from aopflow.clean import CleanSpec, tile_good_bands, to_reflectance, valid_pixels
 from aopflow.errors import ConfigError, SiteError
 from aopflow.io import atomic_path
 from aopflow.neon.reader import NeonTile, check_tile_in_cell
@@ -35,7 +35,7 @@ from aopflow.spectral import (
     read_endmember_csv,
     resample_spectra,
     sam_from_products,
-    sid,
+    sid_from_dn,
     write_endmember_csv,
 )
 
@@ -210,16 +210,18 @@ def spectral_tile(
         scores = {k: np.full((rows, cols, n), np.nan, dtype=np.float32) for k in ("sam", "sid")}
 
         def work(sl: slice, raw: np.ndarray) -> int:
-            X, valid = clean_pixels(raw, meta.nodata, meta.scale_factor)
-            if X.shape[0] == 0:
+            dn, valid = valid_pixels(raw, meta.nodata)
+            if dn.shape[0] == 0:
                 return 0
+            X = to_reflectance(dn, meta.scale_factor)
             # float64 cross products and norms in one pass over small pixel blocks (no (N, B)
             # float64 copy); unmixing and SAM both use them.
             _, b, xx = products_with_norms(X, E)
             a_blk = abund[sl]
             a_blk[valid] = unmix_fn(G, b)
             scores["sam"][sl][valid] = sam_from_products(b, xx, E)
-            scores["sid"][sl][valid] = sid(X, E)
+            # SID from the digital numbers: a table lookup instead of a log per value.
+            scores["sid"][sl][valid] = sid_from_dn(dn, meta.scale_factor, E)
             return X.shape[0]
 
         n_valid = 0
