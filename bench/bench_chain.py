@@ -12,16 +12,13 @@ Run: .venv/bin/python bench/bench_chain.py [--revision 002|001] [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from common import full_tile
+from common import PEAK_MB_SOURCE, full_tile, run_job
 
-CHAIN = r"""
+CHAIN = PEAK_MB_SOURCE + r"""
 import json, sys, time
 from aopflow.stages.spectral import spectral_tile, classify_scores, ndvi_tile
 h5, em, out, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -33,12 +30,11 @@ classify_scores(o["sam"], f"{out}/sam.tif", thresholds=0.1, key="k")
 classify_scores(o["sid"], f"{out}/sid.tif", thresholds=None, key="k")
 ndvi_tile(h5, f"{out}/ndvi.tif")
 t2 = time.perf_counter()
-# VmHWM, not ru_maxrss: ru_maxrss survives fork+exec (this child would report the parent's peak).
-hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+hwm = peak_mb()
 print(json.dumps({"spectral_tile": t1 - t0, "chain": t2 - t0, "maxrss_mb": hwm}))
 """
 
-READ = r"""
+READ = PEAK_MB_SOURCE + r"""
 import json, sys, time
 mode, h5 = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
@@ -52,14 +48,9 @@ else:
     with NeonTile(h5) as t:
         for _ in t.iter_blocks(range(t.meta.bands)):
             pass
-hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+hwm = peak_mb()
 print(json.dumps({"read": time.perf_counter() - t0, "maxrss_mb": hwm}))
 """
-
-
-def run(code: str, *args) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -75,9 +66,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         s = sample_tile(h5, Path(tmp) / "s.npz", tile_id="500000_4100000", n_samples=20000)
         em = site_endmembers([s], Path(tmp) / "em.csv", method="nfindr", n=5)
-        reads = [run(READ, "whole", h5) for _ in range(args.repeats)]
-        blocks = [run(READ, "blocks", h5) for _ in range(args.repeats)]
-        chains = [run(CHAIN, h5, em, tmp, args.threads) for _ in range(args.repeats)]
+        reads = [run_job(READ, "whole", h5) for _ in range(args.repeats)]
+        blocks = [run_job(READ, "blocks", h5) for _ in range(args.repeats)]
+        chains = [run_job(CHAIN, h5, em, tmp, args.threads) for _ in range(args.repeats)]
     med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
     read_whole, read_blocks = med(reads, "read"), med(blocks, "read")
     chain = med(chains, "chain")

@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 
-from common import full_tile
+from common import PEAK_MB_SOURCE, full_tile, run_job
 
-READ = r"""
+READ = PEAK_MB_SOURCE + r"""
 import json, resource, sys, time
 from aopflow.clean import CleanSpec, tile_good_bands
 from aopflow.neon.reader import NeonTile
@@ -30,10 +28,10 @@ with NeonTile(sys.argv[1]) as t:
     for _ in t.iter_blocks(tile_good_bands(t.meta, CleanSpec())):
         pass
 print(json.dumps({"time": time.perf_counter() - t0, "cpu": time.process_time() - c0,
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "maxrss_mb": peak_mb()}))
 """
 
-SAMPLE = r"""
+SAMPLE = PEAK_MB_SOURCE + r"""
 import json, resource, sys, time
 import numpy as np
 from aopflow.stages.spectral import sample_tile
@@ -43,14 +41,9 @@ sample_tile(h5, out, tile_id="500000_4100000", n_samples=n_samples, n_candidates
 dt, cpu = time.perf_counter() - t0, time.process_time() - c0
 with np.load(out) as z:
     k, c = z["pixels"].shape[0], z["candidates"].shape[0]
-print(json.dumps({"time": dt, "cpu": cpu, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"time": dt, "cpu": cpu, "maxrss_mb": peak_mb(),
                   "sampled": k, "candidates": c}))
 """
-
-
-def run(code: str, *args) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -64,11 +57,11 @@ def main():
     h5 = full_tile(args.revision, args.chunks)
     runs = {"read": [], "sample_random_only": [], "sample_with_candidates": []}
     with tempfile.TemporaryDirectory() as tmp:
-        run(READ, h5)  # warm the page cache once, so no variant pays the first disk read
+        run_job(READ, h5)  # warm the page cache once, so no variant pays the first disk read
         for _ in range(args.repeats):
-            runs["read"].append(run(READ, h5))
-            runs["sample_random_only"].append(run(SAMPLE, h5, f"{tmp}/r.npz", args.sample_size, 0))
-            runs["sample_with_candidates"].append(run(SAMPLE, h5, f"{tmp}/c.npz", args.sample_size, args.candidates))
+            runs["read"].append(run_job(READ, h5))
+            runs["sample_random_only"].append(run_job(SAMPLE, h5, f"{tmp}/r.npz", args.sample_size, 0))
+            runs["sample_with_candidates"].append(run_job(SAMPLE, h5, f"{tmp}/c.npz", args.sample_size, args.candidates))
     med = {k: statistics.median(r["time"] for r in v) for k, v in runs.items()}
     cpu = {k: statistics.median(r["cpu"] for r in v) for k, v in runs.items()}
     report = {

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,3 +50,21 @@ def median_time(fn, repeats: int = 5, warmup: int = 1) -> tuple[float, list[floa
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+#: Python source defining ``peak_mb()`` for job code run by :func:`run_job`: the process's own
+#: peak resident memory in MB (VmHWM, not ru_maxrss, which Linux carries over from the forking
+#: parent across exec, so a small job would report the parent's peak).
+PEAK_MB_SOURCE = (
+    "def peak_mb():\n"
+    "    return next(int(l.split()[1]) for l in open('/proc/self/status')"
+    " if l.startswith('VmHWM')) / 1024\n"
+)
+
+
+def run_job(code: str, *args) -> dict:
+    """Run ``code`` in a fresh interpreter (``python -c code args...``); its last stdout line is
+    a JSON object, returned as a dict."""
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
