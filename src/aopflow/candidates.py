@@ -5,7 +5,7 @@ bands, as :meth:`aopflow.neon.reader.NeonTile.iter_blocks` yields them, in eithe
 layout) while the cube is read once; neither ever converts a whole block to float (only the
 pixels they keep, and a few bands for the skewers), and never to float64.
 
-A pixel is taken as valid when none of the bands it is screened on (:func:`valid_mask`; the
+A pixel is taken as valid when none of the bands it is screened on (:func:`aopflow.clean.valid_mask`; the
 stage screens on the skewers' bands, as NEON marks a pixel no-data in all its bands) is
 no-data; a kept pixel with a no-data band elsewhere is dropped when its spectrum is read.
 
@@ -46,31 +46,6 @@ WIDTH = 2
 #: Pixels per projection chunk: the (n_skewers, chunk) float32 projections (1.6 MB for 100
 #: skewers) are reduced while still in cache, and never exist for a whole block.
 _CHUNK = 4096
-
-
-def valid_mask(raw: np.ndarray, nodata: float, bands: np.ndarray | None = None) -> np.ndarray:
-    """``(rows, cols)`` bool: True where none of ``bands`` (default: all) equals ``nodata``.
-
-    ``raw`` (rows, cols, B) integers, pixel-major or a band-major view. With all bands this is
-    the rule of :func:`aopflow.clean.clean_pixels`, computed from one minimum over the bands
-    (fast in both layouts) and checked exactly only where the minimum is below ``nodata``.
-    """
-    if bands is not None:
-        bands = np.asarray(bands)
-        if raw.flags.c_contiguous:
-            raw = np.take(raw.reshape(-1, raw.shape[-1]), bands, axis=1).reshape(raw.shape[:2] + (bands.size,))
-        else:
-            raw = np.moveaxis(np.moveaxis(raw, -1, 0)[bands], 0, -1)
-    if raw.flags.c_contiguous:
-        low = raw.min(axis=-1)
-    else:  # band-major view: elementwise minimum of contiguous band images
-        low = np.minimum.reduce(np.moveaxis(raw, -1, 0), axis=0)
-    valid = low > nodata
-    below = np.flatnonzero(low < nodata)  # == nodata is no data for sure; < needs a look
-    if below.size:
-        r, c = np.divmod(below, raw.shape[1])
-        valid.ravel()[below] = ~np.any(raw[r, c] == nodata, axis=1)
-    return valid
 
 
 def _spectra(raw: np.ndarray, flat_idx: np.ndarray, scale: float, nodata: float) -> np.ndarray:

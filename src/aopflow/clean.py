@@ -63,12 +63,41 @@ def tile_good_bands(meta: TileMeta, spec: CleanSpec) -> np.ndarray:
     return good_bands(meta.wavelengths, spec, meta.band_windows)
 
 
+def valid_mask(raw: np.ndarray, nodata: float, bands: np.ndarray | None = None) -> np.ndarray:
+    """``(rows, cols)`` bool: True where none of ``bands`` (default: all) equals ``nodata``.
+
+    ``raw`` (rows, cols, B) integers, pixel-major or a band-major view. With all bands this is
+    the rule of :func:`aopflow.clean.clean_pixels`, computed from one minimum over the bands
+    (fast in both layouts) and checked exactly only where the minimum is below ``nodata``.
+    """
+    if bands is not None:
+        bands = np.asarray(bands)
+        if raw.flags.c_contiguous:
+            raw = np.take(raw.reshape(-1, raw.shape[-1]), bands, axis=1).reshape(raw.shape[:2] + (bands.size,))
+        else:
+            raw = np.moveaxis(np.moveaxis(raw, -1, 0)[bands], 0, -1)
+    if raw.flags.c_contiguous:
+        low = raw.min(axis=-1)
+    else:  # band-major view: elementwise minimum of contiguous band images
+        low = np.minimum.reduce(np.moveaxis(raw, -1, 0), axis=0)
+    valid = low > nodata
+    below = np.flatnonzero(low < nodata)  # == nodata is no data for sure; < needs a look
+    if below.size:
+        r, c = np.divmod(below, raw.shape[1])
+        valid.ravel()[below] = ~np.any(raw[r, c] == nodata, axis=1)
+    return valid
+
+
+
 def valid_pixels(raw: np.ndarray, nodata: float) -> tuple[np.ndarray, np.ndarray]:
     """Raw integer block ``(..., bands)`` -> ``(its valid pixels (N, bands) in the raw dtype,
     valid mask (...))``. A pixel is no-data if any of its kept bands equals ``nodata``."""
+    if raw.ndim == 3:
+        valid = valid_mask(raw, nodata)
+    else:
+        valid = ~np.any(raw == nodata, axis=-1)
     flat = raw.reshape(-1, raw.shape[-1])
-    valid = ~np.any(flat == nodata, axis=1)
-    return flat[valid], valid.reshape(raw.shape[:-1])
+    return flat[valid.ravel()], valid
 
 
 def to_reflectance(dn: np.ndarray, scale: float) -> np.ndarray:

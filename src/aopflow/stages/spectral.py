@@ -1,9 +1,10 @@
 """The spectral stage on tiles: pixel samples, site endmembers, and the per-tile chain.
 
-A tile is read once, in row blocks of the kept bands (integers, never a float64 cube); each
-block is cleaned to float32 and unmixed / scored against the *site* endmembers, so class k
-means the same material in every tile. Reading (HDF5 decompression) and computing overlap:
-blocks are handed to a small thread pool while the next block is read.
+A tile is read once, in row blocks of the kept bands (integers, never a float cube); each
+block's valid pixels are unmixed and scored against the *site* endmembers straight from their
+digital numbers in one fused pass (:class:`aopflow.spectral.dn_scores.DnScorer`), so class k
+means the same material in every tile. The job's threads decode the cube's chunks, then score
+blocks in parallel.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import numpy as np
 import rasterio
 from threadpoolctl import threadpool_limits
 
-from aopflow.candidates import SkewerCandidates, StreamingSample, valid_mask
-from aopflow.clean import CleanSpec, tile_good_bands, to_reflectance, valid_pixels
+from aopflow.candidates import SkewerCandidates, StreamingSample
+from aopflow.clean import CleanSpec, tile_good_bands, valid_mask
 from aopflow.errors import ConfigError, SiteError
 from aopflow.io import atomic_path
 from aopflow.neon.reader import NeonTile, check_tile_in_cell
@@ -31,13 +32,11 @@ from aopflow.spectral import (
     UNMIX_FROM_GRAM,
     classify,
     extract_endmembers,
-    products_with_norms,
     read_endmember_csv,
     resample_spectra,
-    sam_from_products,
-    sid_from_dn,
     write_endmember_csv,
 )
+from aopflow.spectral.dn_scores import DnScorer, pixel_matrix, valid_columns, valid_runs
 
 log = logging.getLogger(__name__)
 
@@ -209,20 +208,25 @@ def spectral_tile(
         abund = np.full((rows, cols, n), np.nan, dtype=np.float32)
         scores = {k: np.full((rows, cols, n), np.nan, dtype=np.float32) for k in ("sam", "sid")}
 
+        scorer = DnScorer(E, meta.scale_factor)
+
         def work(sl: slice, raw: np.ndarray) -> int:
-            dn, valid = valid_pixels(raw, meta.nodata)
-            if dn.shape[0] == 0:
+            valid = valid_mask(raw, meta.nodata)
+            if not valid.any():
                 return 0
-            X = to_reflectance(dn, meta.scale_factor)
-            # float64 cross products and norms in one pass over small pixel blocks (no (N, B)
-            # float64 copy); unmixing and SAM both use them.
-            _, b, xx = products_with_norms(X, E)
-            a_blk = abund[sl]
-            a_blk[valid] = unmix_fn(G, b)
-            scores["sam"][sl][valid] = sam_from_products(b, xx, E)
-            # SID from the digital numbers: a table lookup instead of a log per value.
-            scores["sid"][sl][valid] = sid_from_dn(dn, meta.scale_factor, E)
-            return X.shape[0]
+            # Pixels as the reader laid them out (band-major views of a 2022+ cube, pixel-major
+            # blocks of a legacy one): one fused pass gives the unmixing products, SAM and SID.
+            dn, band_axis = pixel_matrix(raw)
+            runs = None
+            if not valid.all():
+                runs = valid_runs(valid)
+                if len(runs) * 64 > valid.size:  # scattered no-data: copy the valid pixels out
+                    dn, runs = valid_columns(dn, valid.ravel(), band_axis), None
+            b, sam_blk, sid_blk = scorer(dn, band_axis, runs)
+            abund[sl][valid] = unmix_fn(G, b)
+            scores["sam"][sl][valid] = sam_blk
+            scores["sid"][sl][valid] = sid_blk
+            return b.shape[0]
 
         n_valid = 0
         target = block_mb / max(threads, 1)
@@ -241,7 +245,7 @@ def spectral_tile(
     if n_valid == 0:
         log.warning("%s: tile %s is entirely no-data; writing no-data outputs", meta.path.name, tile_id)
     log.info("%s: %d valid pixels, %d bands, %d endmembers", tile_id, n_valid, bands.size, n)
-    kw = dict(crs=meta.epsg, transform=meta.transform, nodata=float("nan"))
+    kw = dict(crs=meta.epsg, transform=meta.transform, nodata=float("nan"), threads=threads)
     out = {
         "abundance": write_geotiff(abundance_path, np.moveaxis(abund, -1, 0), band_names=names, **kw),
         "sam": write_geotiff(sam_path, np.moveaxis(scores["sam"], -1, 0),

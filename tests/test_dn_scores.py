@@ -1,0 +1,81 @@
+"""The chain's fused kernel (aopflow.spectral.dn_scores) against the reference functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aopflow.errors import InputDataError
+from aopflow.spectral import products_with_norms, sam, sid, sid_from_dn
+from aopflow.spectral.dn_scores import DnScorer, pixel_matrix, valid_columns, valid_runs
+
+
+def _data(dtype=np.int16, n_pix=1500, bands=120, seed=3, low=-3):
+    rng = np.random.default_rng(seed)
+    E = (rng.random((5, bands)) * 0.4 + 0.02).astype(np.float32)
+    dn = (rng.random((n_pix, bands)) * 4000 + rng.integers(low, 6, (n_pix, bands))).astype(dtype)
+    return E, dn
+
+
+def _check(scorer, dn, E, scale, band_axis, keep=None, runs=None):
+    arr = dn if band_axis == 1 else np.ascontiguousarray(dn.T)
+    b, a, d = scorer(arr, band_axis, runs)
+    ref = dn if keep is None else dn[keep]
+    X = ref / scale  # float64 reflectance: the reference the kernel must equal
+    _, b0, _ = products_with_norms(X, E)
+    np.testing.assert_allclose(b, b0, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(a, sam(X, E))
+    np.testing.assert_allclose(d, sid(X, E), rtol=2e-7, atol=1e-9)
+    np.testing.assert_allclose(d, sid_from_dn(ref, scale, E), rtol=2e-7, atol=1e-9)
+    assert b.shape == a.shape == d.shape == (ref.shape[0], E.shape[0])
+
+
+@pytest.mark.parametrize("band_axis", [0, 1])
+@pytest.mark.parametrize("low", [-3, 1])  # values below the SID floor (clipped) or not
+def test_equals_reference_functions_in_both_layouts(band_axis, low):
+    E, dn = _data(low=low)
+    _check(DnScorer(E, 10000.0, sub_block=97), dn, E, 10000.0, band_axis)
+
+
+def test_runs_pick_the_same_pixels_as_a_copy():
+    E, dn = _data()
+    valid = np.random.default_rng(0).random(dn.shape[0]) > 0.2
+    runs = valid_runs(valid)
+    assert runs[:, 0].tolist() == [i for i in range(valid.size) if valid[i] and (i == 0 or not valid[i - 1])]
+    for band_axis in (0, 1):
+        _check(DnScorer(E, 10000.0, sub_block=64), dn, E, 10000.0, band_axis, keep=valid, runs=runs)
+    np.testing.assert_array_equal(valid_columns(dn, valid, 1), dn[valid])
+    np.testing.assert_array_equal(valid_columns(dn.T, valid, 0), dn[valid].T)
+
+
+def test_int32_other_scale_and_a_range_too_wide_for_the_table():
+    E, dn = _data(np.int32)
+    _check(DnScorer(E, 5000.0), dn, E, 5000.0, 1)
+    dn[0, 0] = 3_000_000  # range > 2^20: the logarithm per value instead of the table
+    _check(DnScorer(E, 5000.0), dn, E, 5000.0, 1)
+
+
+def test_empty_and_bad_input():
+    E, dn = _data()
+    b, a, d = DnScorer(E, 10000.0)(dn[:0], 1)
+    assert b.shape == a.shape == d.shape == (0, 5)
+    with pytest.raises(InputDataError, match="integer"):
+        DnScorer(E, 10000.0)(dn.astype(np.float32), 1)
+    with pytest.raises(InputDataError, match="bands"):
+        DnScorer(E, 10000.0)(dn[:, :10], 1)
+
+
+def test_pixel_matrix_is_a_view_for_both_reader_layouts():
+    cube = np.arange(4 * 6 * 7, dtype=np.int16).reshape(4, 6, 7)  # (bands, rows, cols)
+    block = np.moveaxis(cube[:, 2:5, :], 0, -1)  # how iter_blocks hands out a band-major block
+    m, axis = pixel_matrix(block)
+    assert axis == 0 and np.shares_memory(m, cube)
+    np.testing.assert_array_equal(m.T, block.reshape(-1, 4))
+    pm = np.ascontiguousarray(block)
+    m, axis = pixel_matrix(pm)
+    assert axis == 1 and np.shares_memory(m, pm)
+    np.testing.assert_array_equal(m, block.reshape(-1, 4))
+    odd = block[:, ::2]  # neither layout: copied
+    m, axis = pixel_matrix(odd)
+    assert axis == 1 and not np.shares_memory(m, cube)
+    np.testing.assert_array_equal(m, odd.reshape(-1, 4))
