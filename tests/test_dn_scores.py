@@ -10,7 +10,7 @@ from aopflow.spectral import products_with_norms, sam, sid, sid_from_dn
 from aopflow.spectral.dn_scores import DnScorer, pixel_matrix, valid_columns, valid_runs
 
 
-def _data(dtype=np.int16, n_pix=1500, bands=120, seed=3, low=-3):
+def _data(dtype=np.int16, n_pix=1500, bands=123, seed=3, low=-3):
     rng = np.random.default_rng(seed)
     E = (rng.random((5, bands)) * 0.4 + 0.02).astype(np.float32)
     dn = (rng.random((n_pix, bands)) * 4000 + rng.integers(low, 6, (n_pix, bands))).astype(dtype)
