@@ -318,3 +318,35 @@ def test_random_sample_alone_misses_rare_materials(rare_results):
               for key, (spec, res) in rare_results.items()}
     assert sum(bool(v) for v in failed.values()) >= 2, failed
     assert any("water" in v for v in failed.values()) and any("built" in v for v in failed.values()), failed
+
+
+@pytest.mark.parametrize("pattern", ["strip", "scattered"])
+def test_chain_scores_equal_the_reference_around_no_data(tmp_path, pattern):
+    """Valid pixels scored in place (a no-data strip: runs) or copied out (scattered no-data)
+    give the reference functions' values; no-data pixels stay NaN."""
+    spec = tiny_spec(shape=(1, 1), pixels=160, pixel_size=5.0, bands=60, chunks="band")
+    t = spec.tile_ids()[0]
+    h5 = write_tile(spec, t, tmp_path)
+    s = sample_tile(h5, tmp_path / "s.npz", tile_id=t, n_samples=300)
+    em = site_endmembers([s], tmp_path / "em.csv", method="atgp", n=3)
+    with h5py.File(h5, "r+") as f:
+        d = f[f"{spec.site}/Reflectance/Reflectance_Data"]
+        cube = d[()]
+        if pattern == "strip":
+            cube[:, 120:, :] = -9999  # runs of 120 valid pixels per row: scored in place
+        else:
+            cube[::2, ::3, :] = -9999  # runs of 2 pixels: the valid pixels are copied out
+            cube[5, 7, 10] = -9999  # one no-data band is enough
+        d[...] = cube
+    out = spectral_tile(h5, em, tile_id=t, abundance_path=tmp_path / "a.tif", sam_path=tmp_path / "s.tif",
+                        sid_path=tmp_path / "d.tif", threads=2, block_mb=0.05)
+    _, E, _ = read_endmember_csv(em)
+    with NeonTile(h5) as tile:
+        bands = tile_good_bands(tile.meta, CleanSpec())
+        X, mask = clean_pixels(tile.read_bands(bands), tile.meta.nodata, tile.meta.scale_factor)
+    assert 0 < mask.sum() < mask.size and (pattern == "strip" or not mask[5, 7])
+    for key, fn in (("sam", sam), ("sid", sid)):
+        with rasterio.open(out[key]) as src:
+            got = np.moveaxis(src.read(), 0, -1)
+        np.testing.assert_allclose(got[mask], fn(X, E.astype(np.float32)), rtol=1e-5, atol=1e-6)
+        assert np.all(np.isnan(got[~mask]))

@@ -110,7 +110,6 @@ class DnScorer:
                 col += k
         return b.T, sam.T, sid.T
 
-
     def _score(self, D, lo, table, f, lg, ix, b, sam, sid) -> None:
         """One sub-block: ``D`` (B, k) integers; ``f``, ``lg``, ``ix`` (B, k) scratch; results
         into the (n, k) slices ``b``, ``sam``, ``sid``."""
