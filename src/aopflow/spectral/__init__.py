@@ -1,4 +1,6 @@
-"""Spectral algorithms (package; the submodules: checks, extract, unmixing, similarity, library): endmember extraction, linear unmixing, spectral similarity.
+"""Spectral algorithms (package; the submodules: checks, extract, unmixing, similarity, library, and
+dn_scores, the per-tile chain's fused kernel over digital numbers): endmember extraction, linear
+unmixing, spectral similarity.
 
 Pixels are a 2-D array ``X`` of shape (N, B): N pixels, B bands, reflectance (0..~1.5, may
 hold values > 1 and small negatives), float32. Endmembers ``E`` have shape (n, B). Every
