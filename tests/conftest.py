@@ -11,6 +11,9 @@ import rasterio
 
 from aopflow.demo.aop import SiteSpec, generate_site
 
+#: The NEON Data API fixtures (loopback server, client, recorded sleeps) for every test module.
+pytest_plugins = ["neon_fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 #: The real NEON subset kept in the repository (provenance: tests/data/README.md).

@@ -8,19 +8,7 @@ import pytest
 import requests
 from neon_server import FakeNeonServer
 
-from neon_fixtures import (  # noqa: F401 (client, server, sleeps are fixtures)
-    ALL_TILES,
-    PRODUCT,
-    SITE,
-    TOKEN,
-    _one,
-    assert_clean,
-    client,
-    payload,
-    server,
-    sleeps,
-    tile_name,
-)
+from neon_fixtures import ALL_TILES, PRODUCT, SITE, TOKEN, _one, payload, tile_name
 
 from aopflow.errors import ConfigError, DownloadError
 from aopflow.neon.client import TOKEN_HEADER, NeonClient, token_from_env

@@ -9,20 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from neon_fixtures import (  # noqa: F401 (client, server, sleeps are fixtures)
-    ALL_TILES,
-    PRODUCT,
-    SIZE,
-    SITE,
-    TOKEN,
-    _one,
-    assert_clean,
-    client,
-    payload,
-    server,
-    sleeps,
-    tile_name,
-)
+from neon_fixtures import PRODUCT, SIZE, SITE, _one, assert_clean, payload, tile_name
 
 from aopflow.errors import DownloadError
 from aopflow.neon.client import NeonClient

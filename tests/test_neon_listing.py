@@ -6,20 +6,7 @@ from __future__ import annotations
 import pytest
 from neon_server import FakeNeonServer, crc32c_hex
 
-from neon_fixtures import (  # noqa: F401 (client, server, sleeps are fixtures)
-    ALL_TILES,
-    PRODUCT,
-    SIZE,
-    SITE,
-    TOKEN,
-    _one,
-    assert_clean,
-    client,
-    payload,
-    server,
-    sleeps,
-    tile_name,
-)
+from neon_fixtures import ALL_TILES, PRODUCT, SIZE, SITE, payload, tile_name
 
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.neon.client import NeonClient
