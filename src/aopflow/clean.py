@@ -92,12 +92,9 @@ def valid_mask(raw: np.ndarray, nodata: float, bands: np.ndarray | None = None) 
 def valid_pixels(raw: np.ndarray, nodata: float) -> tuple[np.ndarray, np.ndarray]:
     """Raw integer block ``(..., bands)`` -> ``(its valid pixels (N, bands) in the raw dtype,
     valid mask (...))``. A pixel is no-data if any of its kept bands equals ``nodata``."""
-    if raw.ndim == 3:
-        valid = valid_mask(raw, nodata)
-    else:
-        valid = ~np.any(raw == nodata, axis=-1)
-    flat = raw.reshape(-1, raw.shape[-1])
-    return flat[valid.ravel()], valid
+    block = raw if raw.ndim == 3 else raw.reshape(1, -1, raw.shape[-1])
+    valid = valid_mask(block, nodata).reshape(raw.shape[:-1])
+    return raw.reshape(-1, raw.shape[-1])[valid.ravel()], valid
 
 
 def to_reflectance(dn: np.ndarray, scale: float) -> np.ndarray:
