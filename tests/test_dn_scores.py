@@ -48,11 +48,22 @@ def test_runs_pick_the_same_pixels_as_a_copy():
     np.testing.assert_array_equal(valid_columns(dn.T, valid, 0), dn[valid].T)
 
 
-def test_int32_other_scale_and_a_range_too_wide_for_the_table():
+def test_int32_other_scale_and_values_too_large_for_the_table():
     E, dn = _data(np.int32)
     _check(DnScorer(E, 5000.0), dn, E, 5000.0, 1)
-    dn[0, 0] = 3_000_000  # range > 2^20: the logarithm per value instead of the table
+    dn[0, 0] = 3_000_000  # beyond 2^20: the logarithm per value instead of the table
     _check(DnScorer(E, 5000.0), dn, E, 5000.0, 1)
+    dn += 2_000_000  # a narrow range, but far from zero: also per value
+    _check(DnScorer(E, 5000.0), dn, E, 5000.0, 1)
+
+
+@pytest.mark.parametrize(("shift", "low"), [(-4100, -3), (-2000, -3), (0, 1)])  # all negative, both signs, all positive
+def test_the_wrapped_log_table_holds_every_value_of_either_sign(shift, low):
+    E, dn = _data(low=low)
+    dn = (dn + shift).astype(np.int16)
+    assert (dn.max() < 0) == (shift == -4100) and (dn.min() < 0) == (shift != 0)
+    for band_axis in (0, 1):
+        _check(DnScorer(E, 10000.0, sub_block=200), dn, E, 10000.0, band_axis)
 
 
 def test_empty_and_bad_input():
