@@ -137,3 +137,15 @@ def test_copy_as_cog_keeps_values_and_metadata(tmp_path):
         assert b.descriptions == ("ndvi",) and b.transform == a.transform and b.crs == a.crs
         np.testing.assert_array_equal(b.read(), a.read())
     assert _predictor(tmp_path / "a_cog.tif") == "3"
+
+
+def test_scratch_geotiffs_are_zstd_and_products_deflate(tmp_path):
+    t = Affine(1, 0, 500000, 0, -1, 4100000)
+    data = np.random.default_rng(0).random((3, 300, 280)).astype("float32")
+    data[0, :5] = np.nan
+    for scratch, codec in [(False, "deflate"), (True, "zstd")]:
+        out = write_geotiff(tmp_path / f"{codec}.tif", data, crs=32611, transform=t, nodata=np.nan, scratch=scratch)
+        with rasterio.open(out) as src:
+            assert src.profile["compress"] == codec and src.profile["tiled"]
+            assert src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "3"
+            np.testing.assert_array_equal(src.read(), data)

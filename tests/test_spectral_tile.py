@@ -53,6 +53,14 @@ def demo_chain(tmp_path_factory):
     return spec, tmp, *_run_site(spec, tmp)
 
 
+def test_score_rasters_are_scratch_files_and_abundances_products(demo_chain):
+    *_, outs = demo_chain
+    for out in outs.values():
+        for key, codec in [("abundance", "deflate"), ("sam", "zstd"), ("sid", "zstd")]:
+            with rasterio.open(out[key]) as src:
+                assert src.profile["compress"] == codec, (key, src.profile["compress"])
+
+
 def test_demo_site_materials_are_recovered(demo_chain):
     spec, tmp, paths, em, outs = demo_chain
     wl, E, names = read_endmember_csv(em)

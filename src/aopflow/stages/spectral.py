@@ -248,9 +248,10 @@ def spectral_tile(
     kw = dict(crs=meta.epsg, transform=meta.transform, nodata=float("nan"), threads=threads)
     out = {
         "abundance": write_geotiff(abundance_path, np.moveaxis(abund, -1, 0), band_names=names, **kw),
-        "sam": write_geotiff(sam_path, np.moveaxis(scores["sam"], -1, 0),
+        # The score rasters are read back only by classify_scores: scratch compression.
+        "sam": write_geotiff(sam_path, np.moveaxis(scores["sam"], -1, 0), scratch=True,
                              band_names=[f"angle_rad_{m}" for m in names], tags={"endmembers": ",".join(names)}, **kw),
-        "sid": write_geotiff(sid_path, np.moveaxis(scores["sid"], -1, 0),
+        "sid": write_geotiff(sid_path, np.moveaxis(scores["sid"], -1, 0), scratch=True,
                              band_names=[f"divergence_{m}" for m in names], tags={"endmembers": ",".join(names)}, **kw),
     }
     return out
