@@ -10,11 +10,12 @@ On full-size tiles (1000 x 1000 x 426 int16, gzip 3) of both layouts -- .002 ban
 * the inflate libraries on the tile's own chunks (libdeflate via ``deflate``, ISA-L via
   ``isal`` if installed, zlib), single-threaded -- the measurement behind the choice.
 
-Every job runs in a fresh subprocess (median of ``--repeats`` runs) and reports its peak
+Every job runs in a fresh subprocess (median of ``--repeats`` rounds; each round runs every job
+once, so the reference and the jobs see the same machine) and reports its peak
 memory (VmHWM) and CPU seconds (all threads). Ratios are to the h5py read of the same file.
 Targets (issue 13): read <= 0.15x h5py on .002, <= 0.3x on .001; chain <= 0.35x; chain peak
 memory <= 1.2 GB.
-Run: .venv/bin/python bench/bench_read.py [--revisions 002 001] [--repeats 3]
+Run: .venv/bin/python bench/bench_read.py [--revisions 002 001] [--repeats 3] [--jobs chain ...]
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ def main():
     ap.add_argument("--revisions", nargs="+", default=["002", "001"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--with-reflectance", action="store_true", help="also time h5_to_reflectance (slow: GDAL write)")
+    ap.add_argument("--jobs", nargs="+", metavar="KIND", help="only these job kinds (the h5py reference always runs): "
+                    + " ".join(kind for _, kind, _ in JOBS[1:]))
     args = ap.parse_args()
     from aopflow.stages.spectral import sample_tile, site_endmembers
 
@@ -153,25 +156,32 @@ def main():
             s = sample_tile(h5, Path(tmp) / "s.npz", tile_id=TILE_ID, n_samples=20000, threads=2)
             em = site_endmembers([s], Path(tmp) / "em.csv", method="nfindr", n=5)
             libs = inflate_libraries(h5)
-            results = {}
-            for label, kind, thread_counts in JOBS:
-                for th in thread_counts:
-                    runs = [run_job(kind, h5, th, tmp, em) for _ in range(args.repeats)]
-                    results[(label, th)] = runs
-                    print(f"  {rev} {label} threads {th}: {[round(r['s'], 2) for r in runs]}", flush=True)
-        ref = statistics.median(r["s"] for r in results[("read: h5py [()]", 1)])
+            todo = [(label, kind, th) for label, kind, ths in JOBS for th in ths
+                    if not args.jobs or kind == "h5py" or kind in args.jobs]
+            results = {(label, th): [] for label, _, th in todo}
+            # Rounds: every job once per round, so a drift in the VM's speed hits the reference
+            # and the jobs alike (the ratios are also taken round by round).
+            for rnd in range(args.repeats):
+                for label, kind, th in todo:
+                    results[(label, th)].append(run_job(kind, h5, th, tmp, em))
+                print(f"  {rev} round {rnd + 1}: " + ", ".join(
+                    f"{kind}/{th} {results[(label, th)][-1]['s']:.2f}" for label, kind, th in todo), flush=True)
+        refs = [r["s"] for r in results[("read: h5py [()]", 1)]]
+        ref = statistics.median(refs)
         lines.append(f"\n### {h5.name} (revision {rev}, chunks {'(1000, 1000, 1)' if rev == '002' else '(32, 63, 27)'})\n")
         ref_cpu = statistics.median(r["cpu"] for r in results[("read: h5py [()]", 1)])
-        lines.append("| job | threads | median s | x h5py read | CPU s | CPU x h5py read | peak MB |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("| job | threads | median s | x h5py read | per-round ratios | CPU s | CPU x h5py read | peak MB |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         for (label, th), runs in results.items():
             med = statistics.median(r["s"] for r in runs)
             c = statistics.median(r["cpu"] for r in runs)
             peak = max(r["maxrss_mb"] for r in runs)
-            lines.append(f"| {label} | {th} | {med:.2f} | {med / ref:.2f}x | {c:.2f} | {c / ref_cpu:.2f}x | {peak:.0f} |")
+            per_round = " ".join(f"{r['s'] / x:.2f}" for r, x in zip(runs, refs))
+            lines.append(f"| {label} | {th} | {med:.2f} | {med / ref:.2f}x | {per_round} | {c:.2f} | {c / ref_cpu:.2f}x "
+                         f"| {peak:.0f} |")
             if "spectral_tile" in runs[0]:
                 st = statistics.median(r["spectral_tile"] for r in runs)
-                lines.append(f"| of which spectral_tile | {th} | {st:.2f} | {st / ref:.2f}x | | | |")
+                lines.append(f"| of which spectral_tile | {th} | {st:.2f} | {st / ref:.2f}x | | | | |")
         lines.append("\ninflate, single thread, CPU seconds per decoded GB of this tile's chunks: "
                      + ", ".join(f"{k} {v:.2f}" for k, v in libs.items()))
     load = Path("/proc/loadavg").read_text().split()[:3]
