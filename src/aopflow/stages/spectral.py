@@ -205,8 +205,10 @@ def spectral_tile(
         E64 = E.astype(np.float64)
         G = E64 @ E64.T
         rows, cols = meta.rows, meta.cols
-        abund = np.full((rows, cols, n), np.nan, dtype=np.float32)
-        scores = {k: np.full((rows, cols, n), np.nan, dtype=np.float32) for k in ("sam", "sid")}
+        # Band-major (n, rows, cols), as the GeoTIFFs are written (a pixel-major array costs
+        # GDAL a strided copy per write).
+        abund = np.full((n, rows, cols), np.nan, dtype=np.float32)
+        scores = {k: np.full((n, rows, cols), np.nan, dtype=np.float32) for k in ("sam", "sid")}
 
         scorer = DnScorer(E, meta.scale_factor)
 
@@ -223,9 +225,9 @@ def spectral_tile(
                 if len(runs) * 64 > valid.size:  # scattered no-data: copy the valid pixels out
                     dn, runs = valid_columns(dn, valid.ravel(), band_axis), None
             b, sam_blk, sid_blk = scorer(dn, band_axis, runs)
-            abund[sl][valid] = unmix_fn(G, b)
-            scores["sam"][sl][valid] = sam_blk
-            scores["sid"][sl][valid] = sid_blk
+            abund[:, sl][:, valid] = unmix_fn(G, b).T
+            scores["sam"][:, sl][:, valid] = sam_blk.T
+            scores["sid"][:, sl][:, valid] = sid_blk.T
             return b.shape[0]
 
         n_valid = 0
@@ -247,11 +249,11 @@ def spectral_tile(
     log.info("%s: %d valid pixels, %d bands, %d endmembers", tile_id, n_valid, bands.size, n)
     kw = dict(crs=meta.epsg, transform=meta.transform, nodata=float("nan"), threads=threads)
     out = {
-        "abundance": write_geotiff(abundance_path, np.moveaxis(abund, -1, 0), band_names=names, **kw),
+        "abundance": write_geotiff(abundance_path, abund, band_names=names, **kw),
         # The score rasters are read back only by classify_scores: scratch compression.
-        "sam": write_geotiff(sam_path, np.moveaxis(scores["sam"], -1, 0), scratch=True,
+        "sam": write_geotiff(sam_path, scores["sam"], scratch=True,
                              band_names=[f"angle_rad_{m}" for m in names], tags={"endmembers": ",".join(names)}, **kw),
-        "sid": write_geotiff(sid_path, np.moveaxis(scores["sid"], -1, 0), scratch=True,
+        "sid": write_geotiff(sid_path, scores["sid"], scratch=True,
                              band_names=[f"divergence_{m}" for m in names], tags={"endmembers": ",".join(names)}, **kw),
     }
     return out
@@ -274,10 +276,10 @@ def classify_scores(
         names = src.tags().get("endmembers", "").split(",")
         crs, transform = src.crs, src.transform
     n, rows, cols = scores.shape
-    flat = scores.reshape(n, -1).T
-    out = np.full(rows * cols, CLASS_NODATA, dtype=np.uint8)
-    ok = ~np.all(np.isnan(flat), axis=1)
-    out[ok] = classify(flat[ok], thresholds, key=key)
+    # Every pixel through classify (all-NaN pixels come out 0), then no-data where all are NaN;
+    # no copy of the valid pixels.
+    out = classify(scores.reshape(n, -1).T, thresholds, key=key)
+    out[np.isnan(scores).all(axis=0).ravel()] = CLASS_NODATA
     return write_geotiff(out_path, out.reshape(rows, cols), crs=crs, transform=transform, nodata=CLASS_NODATA,
                          band_names=["class"], tags={"classes": ",".join(names), "threshold": str(thresholds)})
 
