@@ -16,12 +16,15 @@ pixel, computes what the chain needs against fixed endmembers ``E`` (n, B):
   sum to one; see :func:`aopflow.spectral.sid_from_dn`).
 
 All arithmetic is float64, as in those functions, and they are its tests. It runs on
-sub-blocks of a few hundred pixels whose float64 temporaries stay in the core's L2 cache: each
+sub-blocks of about a hundred pixels whose float64 temporaries stay in the core's L2 cache: each
 digital number is converted once, one matrix product gives b, the SID products and the pixel
-sums together, ``log d`` comes from a table indexed by the digital number (no logarithm per
-value), and nothing of size (N, B) is ever float. This replaces three passes that each streamed
-the block through memory (float32 reflectance, float64 products, the SID gathers and products):
-about 10 ns per value against 17 before, on one core (``bench/bench_chain.py``). NumPy and BLAS
+sums together, ``log d`` comes from a table indexed by the digital numbers themselves (no
+logarithm and no index array per value), and nothing of size (N, B) is ever float; the
+per-pixel finishing (divisions, arccos) runs once per call over all its pixels. This replaced
+three passes that each streamed the block through memory (float32 reflectance, float64
+products, the SID gathers and products): 17 ns per value then, 11.5 for the first version of
+this kernel and 10.0 now on one core of the development VM (real tile rows, medians of 7
+interleaved runs). NumPy and BLAS
 release the GIL, so the job's threads score blocks in parallel. A numba kernel of the same sums
 (eight bands per register pass) was tried and left out: 8.3 against 13.4 ns per value on the
 bench tile, the whole chain 5.1 against 5.7 s (medians of 3, same run), for a compiled
