@@ -106,8 +106,9 @@ def run_job(kind: str, h5: Path, threads: int, tmp: str, em: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def inflate_libraries(h5: Path, n: int = 48) -> dict[str, float]:
-    """Single-threaded seconds per decoded GB of the tile's first ``n`` chunks, per library."""
+def inflate_libraries(h5: Path, decoded_mb: float = 100.0) -> dict[str, float]:
+    """Single-threaded seconds per decoded GB of the tile's first chunks (``decoded_mb`` of
+    them: 48 full-band chunks of a .002 tile, ~900 small chunks of a .001 one), per library."""
     import zlib
 
     import deflate
@@ -118,8 +119,9 @@ def inflate_libraries(h5: Path, n: int = 48) -> dict[str, float]:
     with h5py.File(h5, "r") as f:
         reader, _ = chunks.plan(f[next(iter(f))]["Reflectance"]["Reflectance_Data"])
     with reader:
-        raws = [reader.raw(c) for c in list(reader.chunks.values())[:n]]
         size = reader.chunk_nbytes
+        n = max(1, int(decoded_mb * 2**20 // size))
+        raws = [reader.raw(c) for c in list(reader.chunks.values())[:n]]
     libs = {"libdeflate (deflate)": lambda b: deflate.zlib_decompress(b, size), "zlib": zlib.decompress}
     try:
         from isal import isal_zlib

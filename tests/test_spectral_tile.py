@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import h5py
 import numpy as np
@@ -17,6 +18,7 @@ from aopflow.demo.aop import RarePatch, SiteSpec, generate_site, wavelength_grid
 from aopflow.neon.reader import NeonTile
 from aopflow.spectral import classify, extract_endmembers, read_endmember_csv, sam, sid, write_endmember_csv
 from aopflow.stages.spectral import classify_scores, ndvi_tile, sample_tile, site_endmembers, spectral_tile
+import aopflow.stages.spectral as spectral_mod
 
 from conftest import tiny_spec
 
@@ -139,10 +141,22 @@ def test_layouts_and_threads_give_identical_products(tmp_path):
     hl = write_tile(spec_l, t, tmp_path / "l")
     s = sample_tile(hb, tmp_path / "s.npz", tile_id=t, n_samples=500)
     em = site_endmembers([s], tmp_path / "em.csv", method="atgp", n=4)
-    ob = spectral_tile(hb, em, tile_id=t, abundance_path=tmp_path / "ab.tif", sam_path=tmp_path / "sb.tif",
-                       sid_path=tmp_path / "db.tif", threads=1)
-    ol = spectral_tile(hl, em, tile_id=t, abundance_path=tmp_path / "al.tif", sam_path=tmp_path / "sl.tif",
-                       sid_path=tmp_path / "dl.tif", threads=2, block_mb=0.5)
+    # threads=1 reads and scores in turn: no worker thread at all.
+    seen = set()
+    real_mask = spectral_mod.valid_mask
+
+    def spy(*a, **k):
+        seen.add(threading.get_ident())
+        return real_mask(*a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(spectral_mod, "valid_mask", spy)
+        ob = spectral_tile(hb, em, tile_id=t, abundance_path=tmp_path / "ab.tif", sam_path=tmp_path / "sb.tif",
+                           sid_path=tmp_path / "db.tif", threads=1, block_mb=0.5)
+        assert seen == {threading.get_ident()}
+        ol = spectral_tile(hl, em, tile_id=t, abundance_path=tmp_path / "al.tif", sam_path=tmp_path / "sl.tif",
+                           sid_path=tmp_path / "dl.tif", threads=2, block_mb=0.5)
+        assert len(seen) > 1  # with 2 threads, blocks are scored by the pool's workers
     for k in ob:
         with rasterio.open(ob[k]) as a, rasterio.open(ol[k]) as b:
             np.testing.assert_allclose(a.read(), b.read(), rtol=1e-5, atol=2e-6, equal_nan=True)

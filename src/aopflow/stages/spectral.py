@@ -235,15 +235,20 @@ def spectral_tile(
         # Parallelism comes from blocks in threads (SID, the largest cost, and unmixing are NumPy
         # ufuncs/BLAS that release the GIL); BLAS inside each block stays single-threaded
         # (nested BLAS threads oversubscribe the cores a job was given).
-        with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
-            pending = []
-            for sl, raw in tile.iter_blocks(bands, target_mb=target):
-                pending.append(pool.submit(work, sl, raw))
-                # Bound memory: at most threads + 1 blocks in flight.
-                while len(pending) > max(threads, 1):
-                    n_valid += pending.pop(0).result()
-            for fut in pending:
-                n_valid += fut.result()
+        with threadpool_limits(limits=1):
+            if threads <= 1:  # one thread: read and score in turn (a worker would be a second)
+                for sl, raw in tile.iter_blocks(bands, target_mb=target):
+                    n_valid += work(sl, raw)
+            else:
+                with ThreadPoolExecutor(max_workers=threads) as pool:
+                    pending = []
+                    for sl, raw in tile.iter_blocks(bands, target_mb=target):
+                        pending.append(pool.submit(work, sl, raw))
+                        # Bound memory: at most threads + 1 blocks in flight.
+                        while len(pending) > threads:
+                            n_valid += pending.pop(0).result()
+                    for fut in pending:
+                        n_valid += fut.result()
     if n_valid == 0:
         log.warning("%s: tile %s is entirely no-data; writing no-data outputs", meta.path.name, tile_id)
     log.info("%s: %d valid pixels, %d bands, %d endmembers", tile_id, n_valid, bands.size, n)
