@@ -113,13 +113,24 @@ class DnScorer:
         xx, t = np.empty(N), np.empty(N)
         v = np.empty((n, N))
         m = min(self.sub_block, N)
-        F, L = np.empty((self.bands, m)), np.empty((self.bands, m))
+        # Sub-blocks in the input's own layout: (B, k) slices of band-major input, (k, B) rows
+        # of pixel-major input (a transposed view would cost two strided gathers per value).
+        if band_axis == 0:
+            F, L = np.empty((self.bands, m)), np.empty((self.bands, m))
+        else:
+            F, L = np.empty((m, self.bands)), np.empty((m, self.bands))
+            R = np.empty((m, acc.shape[0] + n))  # per pixel: its column of acc, then of v
         col = 0
         for start, stop in runs.tolist():
             for j0 in range(start, stop, m):
                 k = min(m, stop - j0)
                 c = slice(col, col + k)
-                self._sums(bm[:, j0 : j0 + k], table, F[:, :k], L[:, :k], acc[:, c], xx[c], t[c], v[:, c])
+                if band_axis == 0:
+                    self._sums(bm[:, j0 : j0 + k], table, F[:, :k], L[:, :k], acc[:, c], xx[c], t[c], v[:, c])
+                else:
+                    self._sums_pixel_major(dn[j0 : j0 + k], table, F[:k], L[:k], R[:k], xx[c], t[c])
+                    acc[:, c] = R[:k, : acc.shape[0]].T
+                    v[:, c] = R[:k, acc.shape[0] :].T
                 col += k
         # The per-pixel finishing, vectorised over all N pixels at once.
         bb, u, S = acc[:n], acc[n : 2 * n], acc[2 * n]
@@ -160,6 +171,26 @@ class DnScorer:
             np.log(f, out=lg)
         np.einsum("ij,ij->j", f, lg, out=t)
         np.matmul(self.q, lg, out=v)
+
+
+    def _sums_pixel_major(self, D, table, f, lg, r, xx, t) -> None:
+        """:meth:`_sums` of a pixel-major sub-block ``D`` (k, B): ``f``, ``lg`` (k, B) scratch;
+        per pixel, ``r`` (k, 3n + 1) gets its rows of W @ d then of q @ log d."""
+        n, w = self.n, self.W.shape[0]
+        np.copyto(f, D, casting="unsafe")
+        np.einsum("ij,ij->i", f, f, out=xx)
+        if f.min() < self.clip:
+            np.matmul(f, self.W[:n].T, out=r[:, :n])
+            np.maximum(f, self.clip, out=f)
+            np.matmul(f, self.W[n:].T, out=r[:, n:w])
+        else:
+            np.matmul(f, self.W.T, out=r[:, :w])
+        if table.size:
+            np.take(table, D, out=lg, mode="wrap")
+        else:
+            np.log(f, out=lg)
+        np.einsum("ij,ij->i", f, lg, out=t)
+        np.matmul(lg, self.q.T, out=r[:, w:])
 
 
 def pixel_matrix(raw: np.ndarray) -> tuple[np.ndarray, int]:
