@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import full_tile
+from common import full_tile, job_env
 
 TILE_ID = "500000_4100000"
 
@@ -100,7 +100,7 @@ if "--with-reflectance" in sys.argv:
 
 def run_job(kind: str, h5: Path, threads: int, tmp: str, em: Path) -> dict:
     out = subprocess.run([sys.executable, "-c", JOB, kind, str(h5), str(threads), tmp, str(em)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=job_env())
     if out.returncode:
         raise SystemExit(f"job {kind} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import job_env
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "s2_products"
 DATES = ["2024-04-18", "2024-05-07", "2024-05-23", "2024-06-15", "2024-07-05", "2024-08-04",
@@ -161,7 +163,7 @@ def run_step(name: str, root: Path, dates_dir: Path) -> dict:
     code = PRELUDE.format(src=str(HERE.parent / "src"), root=str(root), dates=str(dates_dir),
                           out=str(OUT / "results")) + STEPS[name] + EPILOGUE
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+                          check=True, env=job_env())
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -15,6 +16,7 @@ OUT = HERE / "out"
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from aopflow.demo.aop import SiteSpec, write_tile  # noqa: E402
+from aopflow.smk import JOB_ENVIRONMENT  # noqa: E402
 
 FULL_SPEC = SiteSpec(site="BNCH", shape=(1, 1), pixels=1000, pixel_size=1.0, bands=426,
                      revision="002", seed=11)
@@ -62,9 +64,15 @@ PEAK_MB_SOURCE = (
 )
 
 
+def job_env() -> dict[str, str]:
+    """The environment a workflow job runs in: this one plus ``aopflow.smk.JOB_ENVIRONMENT``
+    (which ``rules/common.smk`` sets for every job), so benchmarks time jobs as they run."""
+    return {**JOB_ENVIRONMENT, **os.environ}
+
+
 def run_job(code: str, *args) -> dict:
-    """Run ``code`` in a fresh interpreter (``python -c code args...``); its last stdout line is
-    a JSON object, returned as a dict."""
+    """Run ``code`` in a fresh interpreter (``python -c code args...``) in the workflow's job
+    environment (:func:`job_env`); its last stdout line is a JSON object, returned as a dict."""
     out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, env=job_env())
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from aopflow import startup
+from aopflow.smk import JOB_ENVIRONMENT
 from aopflow.neon import naming
 from aopflow.neon.listing import read_tile_listing
 from aopflow.neon.reader import canonical_layer, layer_product_name, read_meta
@@ -16,6 +17,10 @@ from aopflow.stages import demo as aop_demo
 from aopflow.stages import tiles as aop_site
 
 validate(config, "../config/schema.yaml")
+
+# Every job inherits these (aopflow.smk.JOB_ENVIRONMENT says why); a user's own value wins.
+for _name, _value in JOB_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
 
 OUT = f"{config['outdir']}/{config['site']}/{config['year']}"
 LOGS = f"{OUT}/logs"

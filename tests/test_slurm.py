@@ -179,6 +179,15 @@ def test_slurm_run_matches_local_run(slurm, tmp_path):
     assert len(classify) == 4 and any(classify <= jobs for jobs in per_log), per_log
     assert len(submitted) < len(in_slurm)
 
+    # The jobs on the node got the workflow's job environment through sbatch.
+    from aopflow.smk import JOB_ENVIRONMENT
+
+    job_logs = sorted((wd_slurm / OUT / "logs" / "spectral_tile").glob("*.log"))
+    assert job_logs
+    for job_log in job_logs:
+        for name, value in JOB_ENVIRONMENT.items():
+            assert f"{name}={os.environ.get(name, value)}" in job_log.read_text(), job_log
+
     # -- the products are those of the local run.
     a, b = wd_slurm / OUT, wd_local / OUT
     rasters = sorted(p.relative_to(b) for d in ("mosaic", "downscale") for p in (b / d).glob("*.tif"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -60,6 +61,19 @@ def test_demo_run_outputs(demo_run):
     with rasterio.open(out / "mosaic" / "wqi.tif") as m:
         vals = set(np.unique(m.read(1)).tolist())
         assert vals <= {0, 1, 2, 3} and len(vals - {0}) >= 2
+
+
+def test_jobs_run_in_the_job_environment(demo_run):
+    """rules/common.smk gives every job aopflow.smk.JOB_ENVIRONMENT unless the user set a
+    variable; the job's first log line records what it got."""
+    from aopflow.smk import JOB_ENVIRONMENT
+
+    wd, _, _ = demo_run
+    logs = wd / "results" / "DEMO" / "2024" / "logs"
+    for job_log in [logs / "spectral_tile" / "500000_4100000.log", logs / "h5_to_rgb" / "501000_4101000.log"]:
+        text = job_log.read_text()
+        for name, value in JOB_ENVIRONMENT.items():
+            assert f"{name}={os.environ.get(name, value)}" in text, (job_log, text[:300])
 
 
 def test_second_run_does_nothing(demo_run):
