@@ -88,7 +88,6 @@ def valid_mask(raw: np.ndarray, nodata: float, bands: np.ndarray | None = None) 
     return valid
 
 
-
 def valid_pixels(raw: np.ndarray, nodata: float) -> tuple[np.ndarray, np.ndarray]:
     """Raw integer block ``(..., bands)`` -> ``(its valid pixels (N, bands) in the raw dtype,
     valid mask (...))``. A pixel is no-data if any of its kept bands equals ``nodata``."""

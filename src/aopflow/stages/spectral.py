@@ -13,7 +13,7 @@ import logging
 import numbers
 import os
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -230,25 +230,11 @@ def spectral_tile(
             scores["sid"][:, sl][:, valid] = sid_blk.T
             return b.shape[0]
 
-        n_valid = 0
-        target = block_mb / max(threads, 1)
-        # Parallelism comes from blocks in threads (SID, the largest cost, and unmixing are NumPy
-        # ufuncs/BLAS that release the GIL); BLAS inside each block stays single-threaded
-        # (nested BLAS threads oversubscribe the cores a job was given).
+        # Parallelism comes from blocks in threads (the kernel and unmixing are NumPy ufuncs and
+        # BLAS, which release the GIL); BLAS inside each block stays single-threaded (nested
+        # BLAS threads oversubscribe the cores a job was given).
         with threadpool_limits(limits=1):
-            if threads <= 1:  # one thread: read and score in turn (a worker would be a second)
-                for sl, raw in tile.iter_blocks(bands, target_mb=target):
-                    n_valid += work(sl, raw)
-            else:
-                with ThreadPoolExecutor(max_workers=threads) as pool:
-                    pending = []
-                    for sl, raw in tile.iter_blocks(bands, target_mb=target):
-                        pending.append(pool.submit(work, sl, raw))
-                        # Bound memory: at most threads + 1 blocks in flight.
-                        while len(pending) > threads:
-                            n_valid += pending.pop(0).result()
-                    for fut in pending:
-                        n_valid += fut.result()
+            n_valid = _sum_over_blocks(work, tile.iter_blocks(bands, target_mb=block_mb / max(threads, 1)), threads)
     if n_valid == 0:
         log.warning("%s: tile %s is entirely no-data; writing no-data outputs", meta.path.name, tile_id)
     log.info("%s: %d valid pixels, %d bands, %d endmembers", tile_id, n_valid, bands.size, n)
@@ -262,6 +248,22 @@ def spectral_tile(
                              band_names=[f"divergence_{m}" for m in names], tags={"endmembers": ",".join(names)}, **kw),
     }
     return out
+
+
+def _sum_over_blocks(work: Callable[[slice, np.ndarray], int], blocks, threads: int) -> int:
+    """Sum of ``work(row_slice, raw)`` over ``blocks``: in turn with one thread (a worker would
+    be a second busy thread), else in a pool of ``threads`` with at most ``threads + 1`` blocks
+    in flight (bounded memory)."""
+    if threads <= 1:
+        return sum(work(sl, raw) for sl, raw in blocks)
+    total = 0
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending = []
+        for sl, raw in blocks:
+            pending.append(pool.submit(work, sl, raw))
+            while len(pending) > threads:
+                total += pending.pop(0).result()
+        return total + sum(f.result() for f in pending)
 
 
 def classify_scores(
