@@ -10,7 +10,8 @@ from aopflow import startup
 from aopflow.smk import JOB_ENVIRONMENT
 from aopflow.neon import naming
 from aopflow.neon.listing import read_tile_listing
-from aopflow.neon.reader import canonical_layer, layer_product_name, read_meta
+from aopflow.neon.layers import canonical_layer, layer_product_name
+from aopflow.neon.reader import read_meta
 from aopflow.neon.selection import select_subset
 from aopflow.products import product
 from aopflow.stages import demo as aop_demo

@@ -8,9 +8,9 @@ import pytest
 
 from aopflow.errors import ConfigError, NeonFormatError
 from aopflow.demo.aop import map_info_string, write_tile
+from aopflow.neon.layers import canonical_layer
 from aopflow.neon.reader import (
     NeonTile,
-    canonical_layer,
     check_tile_in_cell,
     parse_map_info,
     read_meta,

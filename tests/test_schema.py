@@ -11,7 +11,7 @@ import yaml
 from aopflow import spectral
 from aopflow.demo.aop import CHUNK_PROFILES, MATERIALS
 from aopflow.neon import naming
-from aopflow.neon.reader import ANCILLARY_ALIASES
+from aopflow.neon.layers import ANCILLARY_ALIASES
 from aopflow.products import MOSAIC_PRODUCTS, S2_PRODUCT_PATTERN, S2_PRODUCTS
 from aopflow.zonal import STATS
 

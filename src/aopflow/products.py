@@ -17,7 +17,7 @@ import dataclasses
 import math
 from collections.abc import Iterable
 
-from aopflow.neon.reader import ANCILLARY_ALIASES, ANCILLARY_NODATA, WQI_NODATA, layer_product_name
+from aopflow.neon.layers import ANCILLARY_ALIASES, ANCILLARY_NODATA, WQI_NODATA, layer_product_name
 
 #: Overview resampling and downscaling method per kind.
 _RESAMPLING = {True: "nearest", False: "average"}

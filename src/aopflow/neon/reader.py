@@ -9,7 +9,8 @@ This module is the only place that knows the NEON HDF5 layout (``shared/NEON_FOR
   (upper-left x/y and pixel size; fields [1]/[2] are the ENVI reference pixel, *not* the
   resolution);
 * wavelengths, band windows (``Band_Window_1/2_Nanometers``) and ancillary rasters under both
-  product revisions' names.
+  product revisions' names (the names and no-data conventions of the layers are
+  :mod:`aopflow.neon.layers`).
 
 Metadata may be stored as scalars or as 1-element arrays (files rewritten by hdf5r), and the cube
 may have any integer dtype. Pixel data are decoded by :mod:`aopflow.neon.chunks` (raw chunks,
@@ -32,6 +33,16 @@ from rasterio.crs import CRS
 
 from aopflow.errors import NeonFormatError
 from aopflow.neon import chunks as chunkdec
+from aopflow.neon.layers import (
+    ALIAS_TO_CANONICAL,
+    ANCILLARY_ALIASES,
+    ANCILLARY_NODATA,
+    ANCILLARY_NODATA_UINT8,
+    WQI_CODES,
+    WQI_NODATA,
+    WQI_STOPLIGHT,
+    canonical_layer,
+)
 from aopflow.neon.naming import TILE_SIZE_M, revision_from_name, tile_cell
 from aopflow.neon.naming import tile_id_from_name  # noqa: F401 (re-exported)
 
@@ -40,76 +51,6 @@ log = logging.getLogger(__name__)
 #: Band windows used when a file lacks the ``Band_Window_*`` attributes (the values every
 #: published tile carries).
 DEFAULT_BAND_WINDOWS: tuple[tuple[float, float], ...] = ((1340.0, 1445.0), (1790.0, 1955.0))
-
-#: Canonical ancillary layer name -> names it has in the two product revisions, in the order
-#: they are looked up. Keys are the .002 spelling (the current product).
-ANCILLARY_ALIASES: dict[str, tuple[str, ...]] = {
-    "Acqusition_Date": ("Acqusition_Date", "Acquisition_Date"),
-    "Aerosol_Optical_Thickness": ("Aerosol_Optical_Thickness", "Aerosol_Optical_Depth"),
-    "Aspect": ("Aspect",),
-    "Cast_Shadow": ("Cast_Shadow",),
-    "Dark_Dense_Vegetation_Classification": ("Dark_Dense_Vegetation_Classification",),
-    "Data_Selection_Index": ("Data_Selection_Index",),
-    "Haze_Cloud_Water_Map": ("Haze_Cloud_Water_Map",),
-    "Illumination_Factor": ("Illumination_Factor",),
-    "Path_Length": ("Path_Length",),
-    "Sky_View_Factor": ("Sky_View_Factor",),
-    "Slope": ("Slope",),
-    "Smooth_Surface_Elevation": ("Smooth_Surface_Elevation",),
-    "Visibility_Index_Map": ("Visibility_Index_Map",),
-    "Water_Vapor_Column": ("Water_Vapor_Column",),
-    "Weather_Quality_Indicator": ("Weather_Quality_Indicator",),
-    # The to-sensor angles live directly under Metadata, spelled differently per revision.
-    "to-sensor_Azimuth_Angle": ("to-sensor_Azimuth_Angle", "to-sensor_azimuth_angle"),
-    "to-sensor_Zenith_Angle": ("to-sensor_Zenith_Angle", "to-sensor_zenith_angle"),
-}
-_ALIAS_TO_CANONICAL = {a.lower(): k for k, names in ANCILLARY_ALIASES.items() for a in names}
-
-#: No-data of ancillary layers that carry no ``Data_Ignore_Value`` attribute, where NEON's own
-#: reader hard-codes one (NEON_FORMAT.md 1.5); other layers fall back to the reflectance's
-#: ``Data_Ignore_Value`` (-9999).
-ANCILLARY_NODATA: dict[str, float] = {
-    "Data_Selection_Index": -1,
-    "Acqusition_Date": 0,
-}
-
-#: 8-bit .001 layers in which NEON's writer stored the no-data -9999 as 241 (-9999 mod 256);
-#: NEON's reader hard-codes 241 for exactly these. Applies only to a uint8 dataset without its
-#: own ``Data_Ignore_Value``.
-ANCILLARY_NODATA_UINT8: dict[str, int] = {
-    "Cast_Shadow": 241,
-    "Haze_Cloud_Water_Map": 241,
-    "Illumination_Factor": 241,
-    "Sky_View_Factor": 241,
-    "Visibility_Index_Map": 241,
-}
-
-#: Weather_Quality_Indicator codes (.002): 1 <10 %, 2 10-50 %, 3 >50 % cloud cover. Every
-#: other value (-9999 in int16/int32 layers, 0, 255, ...) is no data and becomes 0.
-WQI_CODES: tuple[int, ...] = (1, 2, 3)
-#: No-data of the Weather_Quality_Indicator codes aopflow writes (uint8).
-WQI_NODATA = 0
-
-#: .001 stop-light colours of Weather_Quality_Indicator -> .002 codes; anything else (black
-#: background) becomes 0 = no data.
-WQI_STOPLIGHT = {(0, 255, 0): 1, (255, 255, 0): 2, (255, 0, 0): 3}
-
-
-def canonical_layer(name: str) -> str:
-    """Return the canonical (.002) name of an ancillary layer given either revision's name."""
-    try:
-        return _ALIAS_TO_CANONICAL[name.lower()]
-    except KeyError:
-        raise NeonFormatError(
-            f"Unknown ancillary layer {name!r}; known layers: {sorted(ANCILLARY_ALIASES)}"
-        ) from None
-
-
-def layer_product_name(name: str) -> str:
-    """Short product name used in output file names (``Weather_Quality_Indicator`` -> ``wqi``)."""
-    canon = canonical_layer(name)
-    return "wqi" if canon == "Weather_Quality_Indicator" else canon.lower().replace("-", "_")
-
 
 def _scalar(value):
     """A scalar from a value stored as a scalar or a 1-element array; bytes decoded."""
@@ -356,8 +297,8 @@ class NeonTile:
             windows = list(DEFAULT_BAND_WINDOWS)
         anc = []
         if "Ancillary_Imagery" in md:
-            anc += [_ALIAS_TO_CANONICAL.get(k.lower(), k) for k in md["Ancillary_Imagery"].keys()]
-        anc += [_ALIAS_TO_CANONICAL[k.lower()] for k in md.keys() if k.lower().startswith("to-sensor")]
+            anc += [ALIAS_TO_CANONICAL.get(k.lower(), k) for k in md["Ancillary_Imagery"].keys()]
+        anc += [ALIAS_TO_CANONICAL[k.lower()] for k in md.keys() if k.lower().startswith("to-sensor")]
         revision = self._revision(md)
         return TileMeta(
             path=self.path,

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from aopflow.errors import NeonFormatError
-from aopflow.neon.reader import NeonTile, canonical_layer, check_tile_in_cell
+from aopflow.neon.layers import canonical_layer
+from aopflow.neon.reader import NeonTile, check_tile_in_cell
 from aopflow.raster import geotiff_array, write_geotiff
 
 log = logging.getLogger(__name__)
