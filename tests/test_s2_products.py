@@ -29,7 +29,7 @@ from aopflow.sentinel2.composite import (
 )
 from aopflow.sentinel2.dates import read_date_summary, used_dates
 from aopflow.sentinel2.timeseries import ndvi_timeseries, plot_timeseries
-from aopflow.stages.downscale import block_aggregate
+from aopflow.aggregate import block_aggregate
 from aopflow.stages.s2_products import s2_compare, s2_compare_plots, s2_composite, s2_timeseries
 from aopflow.zonal import zonal_stats_array
 

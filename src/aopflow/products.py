@@ -46,7 +46,7 @@ class Product:
 
     @property
     def downscale_method(self) -> str:
-        """Block aggregation of :mod:`aopflow.stages.downscale`: ``majority`` or ``mean``."""
+        """Block aggregation (:mod:`aopflow.aggregate`) when downscaled: ``majority`` or ``mean``."""
         return _DOWNSCALE[self.categorical]
 
 
