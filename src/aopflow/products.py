@@ -99,8 +99,3 @@ def product(name: str, categorical: Iterable[str] = ()) -> Product:
     if name in categorical and not known.categorical:
         return dataclasses.replace(known, categorical=True)
     return known
-
-
-def is_categorical(name: str, categorical: Iterable[str] = ()) -> bool:
-    """Whether ``name`` holds class codes (see :func:`product`)."""
-    return product(name, categorical).categorical
