@@ -107,7 +107,7 @@ def main() -> None:
         return
 
     import s2_scenes  # S2-DATA's full-size scene maker
-    from s2_servers import _start, _stop_pid, free_port
+    from s2_servers import start_server, stop_process, free_port
 
     from aopflow.demo.sentinel2 import rewrite_hrefs
     from aopflow.sentinel2.search import group_by_date, trim_item
@@ -120,7 +120,7 @@ def main() -> None:
     scenes.grid.write(grid_json)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    proc = _start(["cog", "--dir", str(scenes.dir), "--port", str(port)], OUT / "cog.log", url + "_log")
+    proc = start_server(["cog", "--dir", str(scenes.dir), "--port", str(port)], OUT / "cog.log", url + "_log")
     rows = []
     try:
         items = rewrite_hrefs(json.loads(Path(scenes.items_json).read_text())["features"], scenes.dir, url)
@@ -144,7 +144,7 @@ def main() -> None:
             print(f"{date} ({len(its)} item(s)): aopflow {fmt('aopflow')} | seed (whole bands, first item) "
                   f"{fmt('seed')}", flush=True)
     finally:
-        _stop_pid(proc)
+        stop_process(proc)
     keys = [f"{m}_{k}" for m in ("aopflow", "seed") for k in ("s", "work_s", "cpu_s", "mb")]
     med = {k: statistics.median(r[k] for r in rows if k in r) for k in keys}
     summary = {"rows": rows, "median": med, "load_average": os.getloadavg(),

@@ -78,7 +78,7 @@ def client(server, sleeps):
         yield c
 
 
-def _one(client, tile="451000_3101000") -> TileFile:
+def one_tile_file(client, tile="451000_3101000") -> TileFile:
     (tf,) = list_tiles(client, product=PRODUCT, site=SITE, year=2024, tiles=[tile])
     return tf
 

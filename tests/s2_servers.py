@@ -102,7 +102,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _http(url: str, data: bytes | None = None, method: str | None = None, timeout: float = 5.0):
+def http_request(url: str, data: bytes | None = None, method: str | None = None, timeout: float = 5.0):
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Content-Type": "application/json"} if data else {})
     with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -116,14 +116,14 @@ def _wait_http(url: str, proc: subprocess.Popen, logfile: Path, timeout: float =
             raise RuntimeError(f"server exited ({proc.returncode}); log {logfile}:\n"
                                + logfile.read_text()[-3000:])
         with contextlib.suppress(OSError, urllib.error.URLError):
-            status, _ = _http(url, timeout=2.0)
+            status, _ = http_request(url, timeout=2.0)
             if status == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"server at {url} not ready after {timeout:g} s; log {logfile}")
 
 
-def _stop_pid(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGTERM)
         try:
@@ -342,10 +342,10 @@ class CogServer:
         return self.proc.pid
 
     def log(self) -> list[dict]:
-        return json.loads(_http(self.url + "_log")[1])
+        return json.loads(http_request(self.url + "_log")[1])
 
     def reset_log(self) -> None:
-        _http(self.url + "_log", method="DELETE")
+        http_request(self.url + "_log", method="DELETE")
 
     def bytes_served(self, prefix: str = "") -> dict[str, int]:
         out: dict[str, int] = {}
@@ -358,10 +358,10 @@ class CogServer:
         if kind not in ("drop", "404"):
             raise ValueError(f"unknown COG server fault {kind!r}: drop or 404")
         body = {"kind": kind, "path": path.lstrip("/"), "times": times, "after_bytes": after_bytes}
-        _http(self.url + "_faults", json.dumps(body).encode(), "POST")
+        http_request(self.url + "_faults", json.dumps(body).encode(), "POST")
 
     def clear_faults(self) -> None:
-        _http(self.url + "_faults", json.dumps({"clear": True}).encode(), "POST")
+        http_request(self.url + "_faults", json.dumps({"clear": True}).encode(), "POST")
 
 
 @dataclass
@@ -385,10 +385,10 @@ class StacApi:
         return self.url + "noquery/"
 
     def set_flaky(self, n: int) -> None:
-        _http(self.url + "_faults", json.dumps({"flaky": int(n)}).encode(), "POST")
+        http_request(self.url + "_faults", json.dumps({"flaky": int(n)}).encode(), "POST")
 
     def faults(self) -> dict:
-        return json.loads(_http(self.url + "_faults")[1])
+        return json.loads(http_request(self.url + "_faults")[1])
 
     def load(self, items: list[dict], collection: str) -> None:
         """Upsert ``collection`` (made from the items' extent) and its items."""
@@ -413,7 +413,7 @@ def _pgstac_load(dsn: str, collection_file: Path, items_file: Path) -> None:
         loader.load_items(str(items_file), Methods.upsert)
 
 
-def _start(args: list[str], logfile: Path, ready_url: str, env=None, cwd=None) -> subprocess.Popen:
+def start_server(args: list[str], logfile: Path, ready_url: str, env=None, cwd=None) -> subprocess.Popen:
     fh = open(logfile, "w")
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *args], stdout=fh,
                             stderr=subprocess.STDOUT, env=env, cwd=cwd)
@@ -421,7 +421,7 @@ def _start(args: list[str], logfile: Path, ready_url: str, env=None, cwd=None) -
     try:
         _wait_http(ready_url, proc, logfile)
     except BaseException:
-        _stop_pid(proc)
+        stop_process(proc)
         raise
     return proc
 
@@ -447,14 +447,14 @@ def cog_server(s2_demo, tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     logfile = tmp_path_factory.mktemp("cogsrv") / "server.log"
-    proc = _start(["cog", "--dir", str(s2_demo.dir), "--port", str(port)], logfile, url + "_log")
+    proc = start_server(["cog", "--dir", str(s2_demo.dir), "--port", str(port)], logfile, url + "_log")
     try:
         yield CogServer(url, proc, logfile)
     finally:
-        _stop_pid(proc)
+        stop_process(proc)
 
 
-def _pg_missing() -> str | None:
+def pg_missing() -> str | None:
     if not (PG_BIN / "initdb").exists():
         return f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing): apt-get install postgresql-15"
     if not POSTGIS_CONTROL.exists():
@@ -514,7 +514,7 @@ def postgres_cluster():
 
 @pytest.fixture(scope="session")
 def stac_api(s2_demo, cog_server, tmp_path_factory):
-    missing = _pg_missing()
+    missing = pg_missing()
     if missing:
         skip_or_fail(missing)
     from pypgstac.db import PgstacDB
@@ -544,12 +544,12 @@ def stac_api(s2_demo, cog_server, tmp_path_factory):
         url = f"http://127.0.0.1:{port}/"
         logfile = work / "stac.log"
         # cwd without a .env file (stac-fastapi reads one from its working directory).
-        proc = _start(["stac", "--port", str(port)], logfile, url + "_mgmt/health", env=env,
+        proc = start_server(["stac", "--port", str(port)], logfile, url + "_mgmt/health", env=env,
                       cwd=str(work))
         try:
             yield StacApi(url, proc, dsn, logfile)
         finally:
-            _stop_pid(proc)
+            stop_process(proc)
 
 
 if __name__ == "__main__":

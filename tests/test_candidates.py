@@ -8,12 +8,12 @@ import pytest
 import rasterio
 
 from aopflow.candidates import SkewerCandidates, StreamingSample, reduction_bands
-from aopflow.clean import valid_mask
-from aopflow.clean import CleanSpec, clean_pixels, tile_good_bands
+from aopflow.clean import CleanSpec, tile_good_bands, valid_mask
 from aopflow.demo.aop import write_tile
 from aopflow.neon.reader import NeonTile
 
 from conftest import tiny_spec
+from reference_clean import clean_pixels
 
 
 @pytest.fixture(scope="module")

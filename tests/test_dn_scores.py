@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aopflow.errors import InputDataError
-from aopflow.spectral import products_with_norms, sam, sid, sid_from_dn
+from aopflow.spectral import sam, sid
 from aopflow.spectral.dn_scores import DnScorer, pixel_matrix, valid_columns, valid_runs
 
 
@@ -22,11 +22,9 @@ def _check(scorer, dn, E, scale, band_axis, keep=None, runs=None):
     b, a, d = scorer(arr, band_axis, runs)
     ref = dn if keep is None else dn[keep]
     X = ref / scale  # float64 reflectance: the reference the kernel must equal
-    _, b0, _ = products_with_norms(X, E)
-    np.testing.assert_allclose(b, b0, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b, X @ E.astype(np.float64).T, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(a, sam(X, E))
     np.testing.assert_allclose(d, sid(X, E), rtol=2e-7, atol=1e-9)
-    np.testing.assert_allclose(d, sid_from_dn(ref, scale, E), rtol=2e-7, atol=1e-9)
     assert b.shape == a.shape == d.shape == (ref.shape[0], E.shape[0])
 
 
@@ -35,6 +33,22 @@ def _check(scorer, dn, E, scale, band_axis, keep=None, runs=None):
 def test_equals_reference_functions_in_both_layouts(band_axis, low):
     E, dn = _data(low=low)
     _check(DnScorer(E, 10000.0, sub_block=97), dn, E, 10000.0, band_axis)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.uint16])
+def test_sid_equals_sid_of_float32_reflectance(dtype):
+    # The kernel's SID from the cube's integers (a log table) must be sid() of the float32
+    # reflectance dn / scale, including values at or below the floor (0, negatives), and ~0
+    # for pixels equal to an endmember.
+    E, dn = _data(np.int32, n_pix=3000, low=-3 if np.dtype(dtype).kind == "i" else 1)
+    dn = np.vstack([dn, np.rint(E * 10000)]).astype(dtype)
+    dn[50:60, 3] = 0
+    E = dn[-5:] / 10000.0
+    ref = sid(dn.astype(np.float32) / np.float32(10000), E)
+    got = DnScorer(E, 10000.0)(dn, 1)[2]
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-8)
+    np.testing.assert_allclose(np.diag(got[-5:]), 0.0, atol=1e-6)
 
 
 def test_runs_pick_the_same_pixels_as_a_copy():

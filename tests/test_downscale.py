@@ -1,4 +1,6 @@
-"""Tests of aopflow.stages.downscale: hand-computed blocks, exact grids, partial blocks, windowing."""
+"""Tests of aopflow.stages.downscale: the file grid and profile, exact bounds, windowing, errors.
+
+The block aggregation itself is tested by hand in tests/test_aggregate.py."""
 
 from __future__ import annotations
 
@@ -8,13 +10,8 @@ import rasterio
 from affine import Affine
 from rasterio.io import DatasetReader
 
-from aopflow.stages.downscale import (
-    DOWNSCALE_METHODS,
-    block_aggregate,
-    downscale_factor,
-    downscale_file,
-    mean_nodata,
-)
+from aopflow.aggregate import DOWNSCALE_METHODS, block_aggregate
+from aopflow.stages.downscale import downscale_file
 from aopflow.errors import ConfigError, InputDataError
 
 ND = -9999
@@ -25,48 +22,6 @@ HAND = np.array([[1, 2, 3, 3],
                  [4, ND, 3, 5],
                  [7, 7, ND, ND],
                  [8, 9, ND, ND]], dtype=np.int16)
-
-
-
-def test_hand_4x4_mean():
-    out = block_aggregate(HAND, 2, "mean", ND)
-    expected = np.array([[(1 + 2 + 4) / 3, (3 + 3 + 3 + 5) / 4],
-                         [(7 + 7 + 8 + 9) / 4, ND]], dtype=np.float32)
-    assert out.dtype == np.float32
-    np.testing.assert_array_equal(out, expected)
-
-
-def test_hand_4x4_majority_ties_to_smallest():
-    out = block_aggregate(HAND, 2, "majority", ND)
-    # top-left: 1, 2, 4 once each -> smallest (1); top-right: 3 x3; bottom-left: 7 x2; empty
-    np.testing.assert_array_equal(out, np.array([[1, 3], [7, ND]], dtype=np.int16))
-    assert out.dtype == np.int16
-
-
-def test_nan_is_ignored_and_all_nan_block_is_nodata():
-    arr = np.array([[np.nan, 2.0], [np.nan, np.nan]], dtype=np.float32)
-    assert block_aggregate(arr, 2, "mean", None)[0, 0] == 2.0
-    assert np.isnan(block_aggregate(np.full((2, 2), np.nan), 2, "mean", None)[0, 0])
-    assert np.isnan(block_aggregate(np.full((2, 2), np.nan), 2, "majority", None)[0, 0])
-
-
-def test_non_divisible_size_uses_partial_blocks():
-    arr = np.arange(35, dtype=np.float64).reshape(5, 7)
-    out = block_aggregate(arr, 3, "mean", None)
-    assert out.shape == (2, 3)
-    np.testing.assert_allclose(out[0, 2], arr[0:3, 6].mean())  # 3x1 partial column
-    np.testing.assert_allclose(out[1, 0], arr[3:5, 0:3].mean())  # 2x3 partial row
-    np.testing.assert_allclose(out[1, 2], arr[3:5, 6].mean())  # 2x1 corner
-    maj = block_aggregate(np.array([[5, 5, 1], [2, 2, 2]], dtype=np.uint8), 2, "majority")
-    np.testing.assert_array_equal(maj, np.array([[2, 1]], dtype=np.uint8))
-
-
-def test_multiband_array():
-    arr = np.stack([HAND, HAND * 2])
-    arr[1][HAND == ND] = ND
-    out = block_aggregate(arr, 2, "mean", ND)
-    assert out.shape == (2, 2, 2)
-    np.testing.assert_allclose(out[1][out[0] != ND], 2 * out[0][out[0] != ND], rtol=1e-6)
 
 
 @pytest.mark.parametrize("method", sorted(DOWNSCALE_METHODS))
@@ -150,10 +105,3 @@ def test_errors(write_tif, tmp_path):
     assert not (tmp_path / "x.tif").exists()
 
 
-def test_factor_and_nodata_helpers():
-    assert downscale_factor(1.0, 10) == 10
-    assert downscale_factor(0.1, 0.3) == 3  # 0.3 / 0.1 = 2.9999999999999996
-    with pytest.raises(ConfigError):
-        downscale_factor(1.0, 2.5)
-    assert mean_nodata(-9999) == -9999.0
-    assert np.isnan(mean_nodata(None)) and np.isnan(mean_nodata(1e40))

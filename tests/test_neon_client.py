@@ -8,7 +8,7 @@ import pytest
 import requests
 from neon_server import FakeNeonServer
 
-from neon_fixtures import ALL_TILES, PRODUCT, SITE, TOKEN, _one, payload, tile_name
+from neon_fixtures import ALL_TILES, PRODUCT, SITE, TOKEN, one_tile_file, payload, tile_name
 
 from aopflow.errors import ConfigError, DownloadError
 from aopflow.neon.client import TOKEN_HEADER, NeonClient, token_from_env
@@ -32,7 +32,7 @@ def test_token_from_env_unset_and_set():
 
 
 def test_token_header_absent_when_unset(client, server, tmp_path):
-    tf = _one(client)
+    tf = one_tile_file(client)
     download_tile(client, tf, tmp_path / tf.name)
     assert server.requests
     assert all(TOKEN_HEADER.lower() not in r.headers for r in server.requests)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from neon_fixtures import PRODUCT, SIZE, SITE, _one, assert_clean, payload, tile_name
+from neon_fixtures import PRODUCT, SIZE, SITE, one_tile_file, assert_clean, payload, tile_name
 
 from aopflow.errors import DownloadError
 from aopflow.neon.client import NeonClient
@@ -19,7 +19,7 @@ from aopflow.neon.listing import list_tiles, make_refresh
 
 def test_download_then_second_run_downloads_nothing(client, server, tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    tf = _one(client)
+    tf = one_tile_file(client)
     dest = download_tile(client, tf, tmp_path / tf.name, progress_interval=0.0, chunk_size=65536)
     assert dest.read_bytes() == payload(tf.tile)
     assert "MB/s" in caplog.text and "downloaded" in caplog.text
@@ -30,7 +30,7 @@ def test_download_then_second_run_downloads_nothing(client, server, tmp_path, ca
 
 
 def test_existing_corrupt_file_is_replaced(client, server, tmp_path):
-    tf = _one(client)
+    tf = one_tile_file(client)
     dest = tmp_path / tf.name
     dest.write_bytes(bytes(SIZE))  # right size, wrong content
     download_tile(client, tf, dest)
@@ -39,7 +39,7 @@ def test_existing_corrupt_file_is_replaced(client, server, tmp_path):
 
 
 def test_crc_mismatch_once_then_success(client, server, tmp_path, sleeps):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "crc", times=1)
     dest = download_tile(client, tf, tmp_path / tf.name)
     assert crc32c_of_file(dest) == tf.crc32c
@@ -48,7 +48,7 @@ def test_crc_mismatch_once_then_success(client, server, tmp_path, sleeps):
 
 
 def test_crc_mismatch_persistent_fails_cleanly(client, server, tmp_path, sleeps):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "crc", times=None)
     dest = tmp_path / tf.name
     with pytest.raises(DownloadError) as ei:
@@ -61,7 +61,7 @@ def test_crc_mismatch_persistent_fails_cleanly(client, server, tmp_path, sleeps)
 
 
 def test_503_once_then_success(client, server, tmp_path, sleeps):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "status", status=503, times=1)
     dest = download_tile(client, tf, tmp_path / tf.name)
     assert dest.read_bytes() == payload(tf.tile)
@@ -69,7 +69,7 @@ def test_503_once_then_success(client, server, tmp_path, sleeps):
 
 
 def test_retries_exhausted(client, server, tmp_path, sleeps):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "status", status=502, times=None)
     dest = tmp_path / tf.name
     with pytest.raises(DownloadError) as ei:
@@ -83,7 +83,7 @@ def test_retries_exhausted(client, server, tmp_path, sleeps):
 
 
 def test_dropped_connection_resumes_with_range(client, server, tmp_path, sleeps):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "drop", after_bytes=200_000)
     dest = download_tile(client, tf, tmp_path / tf.name, chunk_size=16384)
     assert dest.read_bytes() == payload(tf.tile)
@@ -96,7 +96,7 @@ def test_dropped_connection_resumes_with_range(client, server, tmp_path, sleeps)
 
 
 def test_part_from_previous_run_is_resumed(client, server, tmp_path):
-    tf = _one(client)
+    tf = one_tile_file(client)
     dest = tmp_path / tf.name
     dest.with_name(dest.name + ".part").write_bytes(payload(tf.tile)[:123_456])
     download_tile(client, tf, dest)
@@ -106,7 +106,7 @@ def test_part_from_previous_run_is_resumed(client, server, tmp_path):
 
 
 def test_server_without_range_restarts_from_zero(client, server, tmp_path):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "no_range", times=None)
     dest = tmp_path / tf.name
     # A stale part file of garbage: appending to it would corrupt the result.
@@ -118,7 +118,7 @@ def test_server_without_range_restarts_from_zero(client, server, tmp_path):
 
 
 def test_no_range_server_drop_restarts_without_range(client, server, tmp_path):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "no_range", times=None)
     server.add_fault(tf.name, "drop", after_bytes=150_000)
     dest = download_tile(client, tf, tmp_path / tf.name, chunk_size=16384)
@@ -128,7 +128,7 @@ def test_no_range_server_drop_restarts_without_range(client, server, tmp_path):
 
 
 def test_expired_url_refreshes_listing(client, server, tmp_path):
-    tf = _one(client)
+    tf = one_tile_file(client)
     month_path = f"/api/v0/data/{PRODUCT}/{SITE}/2024-06"
     assert server.counts[month_path] == 1
     server.expire_signatures()
@@ -139,7 +139,7 @@ def test_expired_url_refreshes_listing(client, server, tmp_path):
 
 
 def test_expire_fault_mid_run(client, server, tmp_path):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "expire")
     refresh = make_refresh(client, product=PRODUCT, site=SITE, tile=tf)
     dest = download_tile(client, tf, tmp_path / tf.name, refresh=refresh)
@@ -147,7 +147,7 @@ def test_expire_fault_mid_run(client, server, tmp_path):
 
 
 def test_expired_url_without_refresh_is_a_clear_error(client, server, tmp_path, sleeps):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.expire_signatures()
     with pytest.raises(DownloadError, match="List the tiles again") as ei:
         download_tile(client, tf, tmp_path / tf.name)
@@ -157,7 +157,7 @@ def test_expired_url_without_refresh_is_a_clear_error(client, server, tmp_path, 
 
 
 def test_404_fails_at_once(client, server, tmp_path, sleeps):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "not_found", times=None)
     with pytest.raises(DownloadError, match="404") as ei:
         download_tile(client, tf, tmp_path / tf.name)
@@ -167,7 +167,7 @@ def test_404_fails_at_once(client, server, tmp_path, sleeps):
 
 
 def test_rate_limit_429_on_file(client, server, tmp_path, sleeps):
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "rate_limit", reset=1)
     dest = download_tile(client, tf, tmp_path / tf.name)
     assert dest.read_bytes() == payload(tf.tile)
@@ -177,7 +177,7 @@ def test_rate_limit_429_on_file(client, server, tmp_path, sleeps):
 
 def test_read_timeout_retried(server, sleeps, tmp_path):
     client = NeonClient(api_url=server.url, timeout=(2, 0.6), sleep=sleeps)
-    tf = _one(client)
+    tf = one_tile_file(client)
     server.add_fault(tf.name, "stall", seconds=2.5)
     dest = download_tile(client, tf, tmp_path / tf.name)
     assert dest.read_bytes() == payload(tf.tile)
@@ -187,7 +187,7 @@ def test_read_timeout_retried(server, sleeps, tmp_path):
 def test_listing_with_null_crc_checks_size(client, server, tmp_path):
     name = tile_name("453000_3100000")
     server.add_file("2024-06", name, b"12345", crc32c=None)
-    tf = _one(client, "453000_3100000")
+    tf = one_tile_file(client, "453000_3100000")
     assert tf.crc32c is None
     assert download_tile(client, tf, tmp_path / name).read_bytes() == b"12345"
 

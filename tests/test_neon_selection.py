@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from aopflow.errors import ConfigError
-from aopflow.neon.selection import parse_selection, select_available, select_subset, tiles_in_extent
+from aopflow.neon.selection import parse_selection, select_available, select_subset
+
+from reference_selection import tiles_in_extent
 
 
-def test_tiles_in_extent_hand_computed():
+def test_reference_tiles_in_extent_hand_computed():
     assert tiles_in_extent(450500, 3100500, 452000, 3100600) == [
         "450000_3100000",
         "451000_3100000",
@@ -23,6 +26,19 @@ AVAILABLE = [f"{e}_{n}" for e in (450000, 451000, 452000) for n in (3100000, 310
 
 def _select(tiles):
     return select_available(parse_selection(tiles), AVAILABLE, product="P", site="S", year=2024)
+
+
+def test_bbox_selects_the_available_tiles_of_the_enumerated_box():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        x0, y0 = rng.uniform(449000, 453500), rng.uniform(3099000, 3103500)
+        x1, y1 = x0 + rng.choice([0.0, 1000.0, rng.uniform(0, 2500)]), y0 + rng.uniform(0, 2500)
+        want = [t for t in tiles_in_extent(x0, y0, x1, y1) if t in AVAILABLE]
+        if not want:
+            with pytest.raises(ConfigError, match="touches no tile"):
+                _select({"bbox": [x0, y0, x1, y1]})
+            continue
+        assert sorted(_select({"bbox": [x0, y0, x1, y1]})) == sorted(want)
 
 
 def test_selection_without_http():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from aopflow.products import CLASS_NODATA, MOSAIC_PRODUCTS, PRODUCTS, is_categorical, product
+from aopflow.products import CLASS_NODATA, MOSAIC_PRODUCTS, PRODUCTS, product
 
 
 def test_class_maps_and_continuous_products():
@@ -21,9 +21,9 @@ def test_class_maps_and_continuous_products():
 
 
 def test_user_rasters_are_continuous_unless_declared():
-    assert not is_categorical("landcover")
-    assert is_categorical("landcover", ["landcover"])
+    assert not product("landcover").categorical
+    assert product("landcover", ["landcover"]).categorical
     assert product("landcover", ["landcover"]).downscale_method == "majority"
     assert product("landcover").nodata is None  # the file's own no-data
-    assert is_categorical("slope", ["slope"]) and not is_categorical("slope")
-    assert is_categorical("sam", [])  # built-in class maps stay class maps
+    assert product("slope", ["slope"]).categorical and not product("slope").categorical
+    assert product("sam", []).categorical  # built-in class maps stay class maps

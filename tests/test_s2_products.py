@@ -27,9 +27,9 @@ from aopflow.sentinel2.composite import (
     nan_median,
     period_label,
 )
-from aopflow.sentinel2.dates import read_date_summary, used_dates
+from aopflow.sentinel2.dates import read_date_summary
 from aopflow.sentinel2.timeseries import ndvi_timeseries, plot_timeseries
-from aopflow.stages.downscale import block_aggregate
+from aopflow.aggregate import block_aggregate
 from aopflow.stages.s2_products import s2_compare, s2_compare_plots, s2_composite, s2_timeseries
 from aopflow.zonal import zonal_stats_array
 
@@ -103,7 +103,7 @@ def test_nan_median_equals_numpy(n):
 
 def test_composite_equals_nanmedian_over_used_dates(tmp_path):
     ndvi, refl = make_dates(tmp_path)
-    used = used_dates(tmp_path / "s2" / "date_summary.csv")
+    used = [r["date"] for r in read_date_summary(tmp_path / "s2" / "date_summary.csv") if r["used"]]
     assert used == [DATES[0], *DATES[2:5]]
     idx = [DATES.index(d) for d in used]
     out = tmp_path / "s2" / "composite"

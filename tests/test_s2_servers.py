@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from s2_servers import GDAL_ENV, _http, cog_server, s2_demo, stac_api  # noqa: F401  (fixtures)
+from s2_servers import GDAL_ENV, http_request, cog_server, s2_demo, stac_api  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -24,7 +24,7 @@ def _get(url: str, headers: dict | None = None):
 
 
 def _post(url: str, body: dict):
-    return _http(url, json.dumps(body).encode(), "POST")
+    return http_request(url, json.dumps(body).encode(), "POST")
 
 
 def _search(base: str, **body) -> dict:
@@ -155,26 +155,26 @@ def test_servers_are_processes_with_pids(cog_server, stac_api):
 
 
 def test_cog_server_stopped_by_pid(tmp_path):
-    """A server started like the fixture's is gone after _stop_pid (the fixtures' teardown)."""
-    from s2_servers import _start, _stop_pid, free_port
+    """A server started like the fixture's is gone after stop_process (the fixtures' teardown)."""
+    from s2_servers import start_server, stop_process, free_port
 
     (tmp_path / "srv").mkdir()
     (tmp_path / "srv" / "a.tif").write_bytes(b"x" * 100)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    proc = _start(["cog", "--dir", str(tmp_path / "srv"), "--port", str(port)], tmp_path / "log", url + "_log")
+    proc = start_server(["cog", "--dir", str(tmp_path / "srv"), "--port", str(port)], tmp_path / "log", url + "_log")
     assert _get(url + "a.tif")[0] == 200
-    _stop_pid(proc)
+    stop_process(proc)
     assert proc.poll() is not None
     with pytest.raises(urllib.error.URLError):
         _get(url + "a.tif")
 
 
 def test_postgres_cluster_stopped_at_exit():
-    from s2_servers import _pg_missing, postgres_cluster, skip_or_fail
+    from s2_servers import pg_missing, postgres_cluster, skip_or_fail
 
-    if _pg_missing():
-        skip_or_fail(_pg_missing())
+    if pg_missing():
+        skip_or_fail(pg_missing())
     import psycopg
 
     with postgres_cluster() as (dsn, _port):

@@ -136,27 +136,6 @@ def test_sid_floors_non_positive_reflectance():
     assert_allclose(got[0], got[1], rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.uint16])
-def test_sid_from_digital_numbers_equals_sid_of_reflectance(dtype):
-    # The chain computes SID from the cube's integers (a log table); it must be sid() of
-    # dn / scale, including values at or below the floor (0, negatives) and many blocks.
-    rng = np.random.default_rng(4)
-    E = smooth_spectra(rng, 5, 90)
-    X = np.vstack([smooth_spectra(rng, 5000, 90), E])
-    dn = np.rint(X * 10000).astype(dtype)
-    if np.dtype(dtype).kind == "i":
-        dn[:50, :7] = rng.integers(-30, 2, (50, 7))  # noisy absorption bands
-    dn[50:60, 3] = 0
-    ref = spectral.sid(dn.astype(np.float32) / np.float32(10000), E)
-    got = spectral.sid_from_dn(dn, 10000.0, E)
-    assert got.dtype == np.float32 and got.shape == ref.shape
-    assert_allclose(got, ref, rtol=2e-6, atol=1e-8)
-    assert_allclose(np.diag(got[-5:]), 0.0, atol=1e-6)
-    assert spectral.sid_from_dn(dn[:0], 10000.0, E).shape == (0, 5)
-    with pytest.raises(InputDataError, match="integer"):
-        spectral.sid_from_dn(X.astype(np.float32), 10000.0, E)
-
-
 def test_classify_single_and_per_class_thresholds_by_hand():
     scores = np.array(
         [
@@ -495,15 +474,3 @@ def test_malformed_endmember_csv_raises_input_data_error(tmp_path, text, message
     path.write_text(text)
     with pytest.raises(InputDataError, match=f"bad_library.csv.*{message}"):
         spectral.read_endmember_csv(path)
-
-
-def test_sam_from_products_equals_sam():
-    from aopflow.spectral import products_with_norms, sam_from_products
-
-    rng = np.random.default_rng(7)
-    X = rng.random((20000, 50)).astype(np.float32)
-    E = rng.random((4, 50)).astype(np.float32)
-    G, b, xx = products_with_norms(X, E)
-    np.testing.assert_allclose(sam_from_products(b, xx, E), spectral.sam(X, E), rtol=0, atol=1e-6)
-    np.testing.assert_allclose(G, E.astype(float) @ E.astype(float).T)
-    np.testing.assert_allclose(xx, (X.astype(float) ** 2).sum(axis=1), rtol=1e-12)

@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from scipy.optimize import linear_sum_assignment
 
-from aopflow.clean import CleanSpec, clean_pixels, good_bands, tile_good_bands
+from aopflow.clean import CleanSpec, good_bands, tile_good_bands
 from aopflow.errors import ConfigError
 from aopflow.demo.aop import RarePatch, SiteSpec, generate_site, wavelength_grid, write_tile
 from aopflow.neon.reader import NeonTile
@@ -21,6 +21,7 @@ from aopflow.stages.spectral import classify_scores, ndvi_tile, sample_tile, sit
 import aopflow.stages.spectral as spectral_mod
 
 from conftest import tiny_spec
+from reference_clean import clean_pixels
 
 
 def test_cleaning_removes_exactly_the_window_bands():
@@ -102,7 +103,6 @@ def test_chain_outputs_are_consistent(demo_chain):
     np.testing.assert_allclose(A[:, valid].sum(axis=0), 1.0, atol=1e-5)
     # The SAM/SID best-class rasters agree with classify() on full scores from the same pixels.
     from aopflow.neon.reader import NeonTile
-    from aopflow.clean import clean_pixels, tile_good_bands
 
     wl, E, _ = read_endmember_csv(em)
     with NeonTile(paths[0]) as tile:

@@ -60,7 +60,7 @@ def _spectra(raw: np.ndarray, flat_idx: np.ndarray, scale: float, nodata: float)
         else:
             vals = raw[np.divmod(flat_idx, raw.shape[1])]
     x = vals.astype(np.float32)
-    x *= np.float32(1.0 / scale)  # as clean_pixels: bit-identical to what the chain unmixes
+    x *= np.float32(1.0 / scale)  # as aopflow.clean.to_reflectance: bit-identical to what the chain unmixes
     x[np.any(vals == nodata, axis=1)] = np.nan
     return x
 

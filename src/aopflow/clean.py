@@ -10,11 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from aopflow.errors import ConfigError
-from aopflow.neon.reader import TileMeta
+
+
+class BandMeta(Protocol):
+    """What :func:`tile_good_bands` reads of a tile's metadata (:class:`aopflow.neon.reader.TileMeta`
+    has both): the band centres (nm) and the file's water-vapour windows (nm, inclusive)."""
+
+    @property
+    def wavelengths(self) -> np.ndarray: ...
+
+    @property
+    def band_windows(self) -> Sequence[tuple[float, float]]: ...
 
 
 @dataclass(frozen=True)
@@ -59,16 +70,18 @@ def good_bands(wavelengths: np.ndarray, spec: CleanSpec, file_windows: Sequence[
     return idx
 
 
-def tile_good_bands(meta: TileMeta, spec: CleanSpec) -> np.ndarray:
+def tile_good_bands(meta: BandMeta, spec: CleanSpec) -> np.ndarray:
+    """:func:`good_bands` of a tile, from its metadata (band centres and the file's windows)."""
     return good_bands(meta.wavelengths, spec, meta.band_windows)
 
 
 def valid_mask(raw: np.ndarray, nodata: float, bands: np.ndarray | None = None) -> np.ndarray:
     """``(rows, cols)`` bool: True where none of ``bands`` (default: all) equals ``nodata``.
 
-    ``raw`` (rows, cols, B) integers, pixel-major or a band-major view. With all bands this is
-    the rule of :func:`aopflow.clean.clean_pixels`, computed from one minimum over the bands
-    (fast in both layouts) and checked exactly only where the minimum is below ``nodata``.
+    ``raw`` (rows, cols, B) integers, pixel-major or a band-major view. The rule: a pixel is
+    no data if any of its bands equals the file's no-data value; computed from one minimum over
+    the bands (fast in both layouts) and checked exactly only where the minimum is below
+    ``nodata``.
     """
     if bands is not None:
         bands = np.asarray(bands)
@@ -88,26 +101,8 @@ def valid_mask(raw: np.ndarray, nodata: float, bands: np.ndarray | None = None) 
     return valid
 
 
-def valid_pixels(raw: np.ndarray, nodata: float) -> tuple[np.ndarray, np.ndarray]:
-    """Raw integer block ``(..., bands)`` -> ``(its valid pixels (N, bands) in the raw dtype,
-    valid mask (...))``. A pixel is no-data if any of its kept bands equals ``nodata``."""
-    block = raw if raw.ndim == 3 else raw.reshape(1, -1, raw.shape[-1])
-    valid = valid_mask(block, nodata).reshape(raw.shape[:-1])
-    return raw.reshape(-1, raw.shape[-1])[valid.ravel()], valid
-
-
 def to_reflectance(dn: np.ndarray, scale: float) -> np.ndarray:
     """Digital numbers -> float32 reflectance ``dn / scale`` (never float64)."""
     x = dn.astype(np.float32)
     x *= np.float32(1.0 / scale)
     return x
-
-
-def clean_pixels(raw: np.ndarray, nodata: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Raw integer block ``(..., bands)`` -> ``(float32 (N, bands) of valid pixels, valid mask (...))``.
-
-    A pixel is no-data if any of its kept bands equals the file's no-data value. Only the valid
-    pixels are converted (to float32, never float64) and scaled.
-    """
-    dn, valid = valid_pixels(raw, nodata)
-    return to_reflectance(dn, scale), valid

@@ -46,7 +46,7 @@ class Product:
 
     @property
     def downscale_method(self) -> str:
-        """Block aggregation of :mod:`aopflow.stages.downscale`: ``majority`` or ``mean``."""
+        """Block aggregation (:mod:`aopflow.aggregate`) when downscaled: ``majority`` or ``mean``."""
         return _DOWNSCALE[self.categorical]
 
 
@@ -99,8 +99,3 @@ def product(name: str, categorical: Iterable[str] = ()) -> Product:
     if name in categorical and not known.categorical:
         return dataclasses.replace(known, categorical=True)
     return known
-
-
-def is_categorical(name: str, categorical: Iterable[str] = ()) -> bool:
-    """Whether ``name`` holds class codes (see :func:`product`)."""
-    return product(name, categorical).categorical

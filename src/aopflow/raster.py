@@ -191,7 +191,3 @@ def valid_mask(array: np.ndarray, nodata: float | None) -> np.ndarray:
         else:
             valid &= array != float(nodata)
     return valid
-
-
-def _near_int(v: float) -> bool:
-    return abs(v - round(v)) < 1e-6

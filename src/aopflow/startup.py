@@ -74,7 +74,7 @@ def check_s2_downscale(names: Sequence[str], sentinel2: Mapping, resolutions: Se
 
 def check_downscale_resolutions(resolutions: Sequence[float], pixel_size: float, where: str) -> None:
     """Each downscale resolution must be a whole multiple of the mosaics' pixel size."""
-    from aopflow.stages.downscale import downscale_factor
+    from aopflow.aggregate import downscale_factor
 
     for res in resolutions:
         try:

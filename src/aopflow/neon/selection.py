@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aopflow.errors import ConfigError
-from aopflow.neon.naming import TILE_SIZE_M, format_tile_id, is_tile_id, parse_tile_id, tile_corner, tile_of_point
+from aopflow.neon.naming import TILE_SIZE_M, is_tile_id, parse_tile_id, tile_corner, tile_of_point
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,19 +102,6 @@ def _parse_around(v: Any) -> Selection:
     return Selection("around_plots", points=pts, buffer_m=buf)
 
 
-def tiles_in_extent(xmin: float, ymin: float, xmax: float, ymax: float) -> list[str]:
-    """Every tile id whose 1 km tile touches the closed box (lower-left ``floor(v/1000)*1000``).
-
-    >>> tiles_in_extent(450500, 3100500, 452000, 3100600)
-    ['450000_3100000', '451000_3100000', '452000_3100000']
-    """
-    return [
-        format_tile_id(e, n)
-        for e in range(tile_corner(xmin), tile_corner(xmax) + 1, TILE_SIZE_M)
-        for n in range(tile_corner(ymin), tile_corner(ymax) + 1, TILE_SIZE_M)
-    ]
-
-
 def _extent_text(available: Iterable[str]) -> str:
     ids = sorted(available)
     es, ns = zip(*map(parse_tile_id, ids))
@@ -172,7 +159,8 @@ def select_available(
 def _touching(
     available: Iterable[str], xmin: float, ymin: float, xmax: float, ymax: float
 ) -> list[str]:
-    """The available tile ids among :func:`tiles_in_extent` (without enumerating huge boxes)."""
+    """The ids among ``available`` whose 1 km tile touches the closed box (lower-left corners
+    ``floor(v / 1000) * 1000``), without enumerating the box (it may span a state)."""
     e0, e1, n0, n1 = tile_corner(xmin), tile_corner(xmax), tile_corner(ymin), tile_corner(ymax)
     out = []
     for t in available:

@@ -1,8 +1,8 @@
 """AOP versus Sentinel-2 NDVI on one grid and at plots.
 
 The AOP NDVI mosaic (``mosaic/ndvi.tif``, AOP pixel size, e.g. 1 m) is aggregated onto the grid
-of the Sentinel-2 NDVI (the site grid, e.g. 10 m) by block mean with the downscale stage's
-:func:`aopflow.stages.downscale.block_aggregate`. The Sentinel-2 site grid has its edges on the
+of the Sentinel-2 NDVI (the site grid, e.g. 10 m) by block mean with
+:func:`aopflow.aggregate.block_aggregate`. The Sentinel-2 site grid has its edges on the
 AOP 1 km tile grid and a pixel size that is a whole number of AOP pixels, so every Sentinel-2
 pixel is exactly a block of AOP pixels: no resampling. A block with fewer than
 ``sentinel2.compare_min_aop_fraction`` valid AOP pixels is no data.
@@ -50,7 +50,7 @@ from rasterio.windows import Window
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import write_png
 from aopflow.sentinel2.dates import parse_date
-from aopflow.stages.downscale import block_aggregate, downscale_factor
+from aopflow.aggregate import block_aggregate, downscale_factor
 
 log = logging.getLogger(__name__)
 

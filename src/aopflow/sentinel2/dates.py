@@ -84,11 +84,6 @@ def read_date_summary(path: str | os.PathLike) -> list[dict]:
     return sorted(rows, key=lambda r: r["date"])
 
 
-def used_dates(path: str | os.PathLike) -> list[str]:
-    """Dates (``YYYY-MM-DD``, sorted) marked ``used`` in ``s2/date_summary.csv``."""
-    return [r["date"] for r in read_date_summary(path) if r["used"]]
-
-
 def write_dates_csv(rows: Sequence[dict], path, columns: Sequence[str] = DATES_COLUMNS) -> Path:
     """Atomically write a date table (``dates.csv``, ``date_summary.csv``, a date's
     ``summary.csv``): one row per date, the ``columns`` in order."""

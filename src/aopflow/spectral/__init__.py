@@ -6,7 +6,7 @@ Pixels are a 2-D array ``X`` of shape (N, B): N pixels, B bands, reflectance (0.
 hold values > 1 and small negatives), float32. Endmembers ``E`` have shape (n, B). Every
 function works on any block of pixels (e.g. 10^5 at a time) and never assumes it sees the
 whole image; temporaries of shape (N, B) stay float32 and float64 work is done on blocks of
-at most ``_BLOCK`` pixels, so memory is O(block x B + N x n).
+at most :data:`~aopflow.spectral.checks.BLOCK` pixels, so memory is O(block x B + N x n).
 
 Endmember extraction (return ``(E, idx)``: E (n, B) float32 rows of ``X``, idx (n,) int64)
 
@@ -57,11 +57,8 @@ from aopflow.spectral.similarity import (  # noqa: F401
     CLASSIFIERS,
     SID_FLOOR,
     classify,
-    products_with_norms,
     sam,
-    sam_from_products,
     sid,
-    sid_from_dn,
 )
 from aopflow.spectral.library import (  # noqa: F401
     read_endmember_csv,

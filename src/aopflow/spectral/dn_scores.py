@@ -12,8 +12,10 @@ pixel, computes what the chain needs against fixed endmembers ``E`` (n, B):
 
       SID = (sum(d log d) - d @ log(q)') / sum(d) - log(d) @ q' + sum(q log q)
 
-  (``p = d / sum(d)``; the ``log sum(d)`` and ``log scale`` terms cancel because p and q each
-  sum to one; see :func:`aopflow.spectral.sid_from_dn`).
+  (``p = d / sum(d)`` and ``SID = sum(p log p) - p @ log(q)' - log(p) @ q' + sum(q log q)``;
+  the ``log sum(d)`` and ``log scale`` terms cancel because p and q each sum to one).
+  pysptools' eps = 2.2e-16 added to p is dropped: with the floor, p >= floor / sum is 1e-9 or
+  more, so it changes nothing beyond the ninth digit.
 
 All arithmetic is float64, as in those functions, and they are its tests. It runs on
 sub-blocks of about a hundred pixels whose float64 temporaries stay in the core's L2 cache: each
@@ -39,7 +41,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from aopflow.errors import InputDataError
-from aopflow.spectral.similarity import SID_FLOOR, _probabilities
+from aopflow.spectral.similarity import SID_FLOOR, sid_probabilities
 
 #: Pixels per sub-block: the two (B, 128) float64 scratch buffers are 0.37 MB each for 362
 #: bands, about a core's L2 (512 KB on the development VM). Measured with 1 and 2 threads
@@ -69,7 +71,7 @@ class DnScorer:
         self.clip = float(floor) * self.scale  # the SID floor in digital numbers
         self.sub_block = max(1, int(sub_block))
         self.e_norm = np.linalg.norm(E64, axis=1)
-        q = _probabilities(E64, floor, np.empty_like(E64))
+        q = sid_probabilities(E64, floor, np.empty_like(E64))
         log_q = np.log(q)
         self.q = q
         self.q_log_q = np.einsum("ij,ij->i", q, log_q)

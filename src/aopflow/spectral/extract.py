@@ -14,10 +14,52 @@ import numpy as np
 import scipy.linalg
 
 from aopflow.errors import ConfigError
-from aopflow.spectral.checks import _BLOCK, _RANK_RTOL, _blocks, _check_n, _pixels, _rank_error, _require_finite
+from aopflow.spectral.checks import BLOCK, as_pixels, row_blocks
 
 log = logging.getLogger(__name__)
 
+#: A principal direction whose variance is below this fraction of the largest one is treated
+#: as absent when deciding whether the data can support n endmembers. 1e-8 in variance is
+#: 1e-4 in standard deviation: far below sensor noise in real reflectance (so real tiles
+#: always pass) and far above float32 round-off (so degenerate samples are caught).
+_RANK_RTOL = 1e-8
+
+
+def _check_n(n: object, n_pixels: int, n_bands: int) -> int:
+    """Validate the number of endmembers against the sample; ConfigError naming endmembers.n."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise ConfigError(f"endmembers.n must be an integer >= 2; got {n!r}")
+    n = int(n)
+    if n < 2:
+        raise ConfigError(f"endmembers.n must be >= 2 (a mixture needs two endmembers); got {n}")
+    if n - 1 > n_bands:
+        raise ConfigError(
+            f"endmembers.n = {n} needs at least n-1 = {n - 1} bands but the data have {n_bands}; "
+            "reduce endmembers.n."
+        )
+    if n_pixels < n:
+        raise ConfigError(
+            f"endmembers.n = {n} but the sample has only {n_pixels} valid pixels; reduce "
+            "endmembers.n or sample more pixels."
+        )
+    return n
+
+
+def _rank_error(n: int, detail: str) -> ConfigError:
+    return ConfigError(
+        f"The pixel sample cannot support endmembers.n = {n} endmembers: {detail}. The data "
+        "span fewer independent spectral directions than needed (too few distinct pixels, "
+        "or nearly identical spectra); reduce endmembers.n or sample a more varied area."
+    )
+
+
+def _require_finite(X: np.ndarray) -> None:
+    for blk in row_blocks(X.shape[0], 8 * BLOCK):
+        if not np.isfinite(X[blk]).all():
+            raise ValueError(
+                "X contains NaN or infinite values; drop nodata pixels first "
+                "(extract_endmembers() does this)"
+            )
 
 
 def pca_reduce(
@@ -37,7 +79,7 @@ def pca_reduce(
     This is the projection pysptools' N-FINDR uses (scikit-learn PCA), up to the sign of
     each component - to which simplex volumes are invariant.
     """
-    X = _pixels(X)
+    X = as_pixels(X)
     N, B = X.shape
     k = int(n_components)
     if not 1 <= k <= B:
@@ -45,8 +87,8 @@ def pca_reduce(
     mean = X.mean(axis=0, dtype=np.float64)
     mean_x = mean.astype(X.dtype)
     cov = np.zeros((B, B))
-    buf = np.empty((min(N, 8 * _BLOCK), B), dtype=X.dtype)
-    for blk in _blocks(N, buf.shape[0]):
+    buf = np.empty((min(N, 8 * BLOCK), B), dtype=X.dtype)
+    for blk in row_blocks(N, buf.shape[0]):
         xc = np.subtract(X[blk], mean_x, out=buf[: blk.stop - blk.start])
         cov += xc.T @ xc
     # Only the k leading eigenvectors are needed; LAPACK syevx on that subset is much faster
@@ -55,7 +97,7 @@ def pca_reduce(
     comps = np.ascontiguousarray(vecs[:, ::-1])
     comps_x = comps.astype(X.dtype)
     Y = np.empty((N, k))
-    for blk in _blocks(N, buf.shape[0]):
+    for blk in row_blocks(N, buf.shape[0]):
         Y[blk] = np.subtract(X[blk], mean_x, out=buf[: blk.stop - blk.start]) @ comps_x
     variances = (Y * Y).sum(axis=0) / max(N - 1, 1)
     return Y, mean, comps, variances
@@ -91,7 +133,7 @@ def _atgp_indices(X: np.ndarray, n: int, *, check_rank: bool = True) -> np.ndarr
     as pysptools does when it runs ATGP for n vertices on n-1 PCA scores.
     """
     N = X.shape[0]
-    buf = np.empty((min(_BLOCK, N), X.shape[1]))
+    buf = np.empty((min(BLOCK, N), X.shape[1]))
 
     def block64(blk: slice) -> np.ndarray:
         xb = buf[: blk.stop - blk.start]
@@ -99,7 +141,7 @@ def _atgp_indices(X: np.ndarray, n: int, *, check_rank: bool = True) -> np.ndarr
         return xb
 
     energy = np.empty(N)
-    for blk in _blocks(N):
+    for blk in row_blocks(N):
         xb = block64(blk)
         energy[blk] = np.einsum("ij,ij->i", xb, xb)
     top = float(energy.max())
@@ -126,7 +168,7 @@ def _atgp_indices(X: np.ndarray, n: int, *, check_rank: bool = True) -> np.ndarr
                 u -= (q @ u) * q
         u /= np.linalg.norm(u)
         basis.append(u)
-        for blk in _blocks(N):
+        for blk in row_blocks(N):
             residual[blk] -= (block64(blk) @ u) ** 2
     return idx
 
@@ -143,7 +185,7 @@ def atgp(X: np.ndarray, n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     Raises ConfigError (``endmembers.n``) if the pixels span fewer than n directions.
     """
     del seed
-    X = _pixels(X)
+    X = as_pixels(X)
     n = _check_n(n, *X.shape)
     _require_finite(X)
     idx = _atgp_indices(X, n)
@@ -231,7 +273,7 @@ def nfindr(
     Returns ``(E, idx)``: E (n, B) float32 = ``X[idx]``, idx (n,) int64.
     Raises ConfigError (``endmembers.n``) if the sample cannot support n endmembers.
     """
-    X = _pixels(X)
+    X = as_pixels(X)
     N, _ = X.shape
     n = _check_n(n, *X.shape)
     _require_finite(X)
@@ -279,7 +321,7 @@ def ppi(
     Raises ConfigError (``endmembers.n``) if fewer than n pixels receive a vote or the
     sample cannot support n endmembers.
     """
-    X = _pixels(X)
+    X = as_pixels(X)
     N, _ = X.shape
     n = _check_n(n, *X.shape)
     _require_finite(X)
@@ -291,7 +333,7 @@ def ppi(
     skewers = rng.standard_normal((Y.shape[1], int(n_skewers)))
     skewers /= np.linalg.norm(skewers, axis=0)
     votes = np.zeros(N, dtype=np.int64)
-    for cols in _blocks(skewers.shape[1], 256):
+    for cols in row_blocks(skewers.shape[1], 256):
         proj = Y @ skewers[:, cols]
         votes += np.bincount(np.argmax(proj, axis=0), minlength=N)
         votes += np.bincount(np.argmin(proj, axis=0), minlength=N)
@@ -326,9 +368,9 @@ def extract_endmembers(X: np.ndarray, method: str, n: int, *, seed: int = 0) -> 
             f"Unknown method {method!r} for endmembers.method; must be one of "
             f"{sorted(ENDMEMBER_METHODS)}"
         )
-    X = _pixels(X)
+    X = as_pixels(X)
     valid = np.ones(X.shape[0], dtype=bool)
-    for blk in _blocks(X.shape[0], 8 * _BLOCK):
+    for blk in row_blocks(X.shape[0], 8 * BLOCK):
         valid[blk] = np.isfinite(X[blk]).all(axis=1)
     if not valid.all():
         X = X[valid]

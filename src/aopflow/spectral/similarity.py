@@ -10,15 +10,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from aopflow.errors import ConfigError, InputDataError
-from aopflow.spectral.checks import _BLOCK, _blocks, _endmembers, _pixels
+from aopflow.errors import ConfigError
+from aopflow.spectral.checks import BLOCK, as_endmembers, as_pixels, row_blocks
 
 log = logging.getLogger(__name__)
 
 #: The reflectance floor applied before SID normalisation (one NEON digital number, since
 #: reflectance is stored as int16 with scale factor 10000).
 SID_FLOOR = 1e-4
-
 
 
 def sam(X: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -29,13 +28,13 @@ def sam(X: np.ndarray, E: np.ndarray) -> np.ndarray:
     blocks of pixels (a float32 cosine would limit angles near 0 to ~3e-4 rad). Pixels (or
     endmembers) with zero norm or NaN give NaN.
     """
-    X = _pixels(X)
-    E64 = _endmembers(E, X.shape[1])
+    X = as_pixels(X)
+    E64 = as_endmembers(E, X.shape[1])
     e_norm = np.linalg.norm(E64, axis=1)
     out = np.empty((X.shape[0], E64.shape[0]), dtype=np.float32)
     # One float64 block buffer reused: fresh 20+ MB temporaries cost page faults each time.
-    buf = np.empty((min(_BLOCK, X.shape[0]), X.shape[1]))
-    for blk in _blocks(X.shape[0]):
+    buf = np.empty((min(BLOCK, X.shape[0]), X.shape[1]))
+    for blk in row_blocks(X.shape[0]):
         xb = buf[: blk.stop - blk.start]
         np.copyto(xb, X[blk])
         x_norm = np.sqrt(np.einsum("ij,ij->i", xb, xb))
@@ -45,40 +44,8 @@ def sam(X: np.ndarray, E: np.ndarray) -> np.ndarray:
     return out
 
 
-def products_with_norms(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(G, b, xx)`` in one float64 pass over blocks of X: G = E E^T (n, n), b = X E^T (N, n)
-    and xx = squared pixel norms (N,).
-
-    Unmixing needs (G, b) and SAM needs b and xx (:func:`sam_from_products`), so a caller doing
-    both reads each pixel once instead of twice.
-    """
-    X = _pixels(X)
-    E64 = _endmembers(E, X.shape[1])
-    bT = np.empty((E64.shape[0], X.shape[0]))
-    xx = np.empty(X.shape[0])
-    buf = np.empty((min(_BLOCK, X.shape[0]), X.shape[1]))
-    for blk in _blocks(X.shape[0]):
-        xb = buf[: blk.stop - blk.start]
-        np.copyto(xb, X[blk])
-        bT[:, blk] = E64 @ xb.T
-        xx[blk] = np.einsum("ij,ij->i", xb, xb)
-    return E64 @ E64.T, bT.T, xx
-
-
-def sam_from_products(b: np.ndarray, xx: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """Spectral angles (N, n) float32 from ``b = X E^T`` (N, n) and ``xx = |x|^2`` (N,).
-
-    The same angles as :func:`sam` (Kruse et al. 1993) without another pass over the bands.
-    """
-    E64 = np.asarray(E, dtype=np.float64)
-    e_norm = np.linalg.norm(E64, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos = np.asarray(b, dtype=np.float64) / (np.sqrt(xx)[:, None] * e_norm)
-    return np.arccos(np.clip(cos, -1.0, 1.0)).astype(np.float32)
-
-
-def _probabilities(x: np.ndarray, floor: float, out: np.ndarray) -> np.ndarray:
-    """SID probability vectors of spectra ``x`` (m, B) into float64 ``out`` (m, B).
+def sid_probabilities(x: np.ndarray, floor: float, out: np.ndarray) -> np.ndarray:
+    """SID probability vectors of spectra ``x`` (m, B) into float64 ``out`` (m, B); returns ``out``.
 
     Clip to ``floor``, divide by the row sum, add eps = ``np.spacing(1)`` (as pysptools).
     """
@@ -102,17 +69,17 @@ def sid(X: np.ndarray, E: np.ndarray, *, floor: float = SID_FLOOR) -> np.ndarray
     (default 1e-4, one NEON digital number), so spectra that are positive above the floor
     give exactly pysptools' definition. NaN pixels give NaN.
     """
-    X = _pixels(X)
-    E64 = _endmembers(E, X.shape[1])
-    q = _probabilities(E64, floor, np.empty_like(E64))
+    X = as_pixels(X)
+    E64 = as_endmembers(E, X.shape[1])
+    q = sid_probabilities(E64, floor, np.empty_like(E64))
     log_q = np.log(q)
     q_log_q = np.einsum("ij,ij->i", q, log_q)
     out = np.empty((X.shape[0], q.shape[0]), dtype=np.float32)
     # Two float64 block buffers reused (see sam()).
-    m = min(_BLOCK, X.shape[0])
+    m = min(BLOCK, X.shape[0])
     p_buf, log_buf = np.empty((m, X.shape[1])), np.empty((m, X.shape[1]))
-    for blk in _blocks(X.shape[0]):
-        p = _probabilities(X[blk], floor, p_buf[: blk.stop - blk.start])
+    for blk in row_blocks(X.shape[0]):
+        p = sid_probabilities(X[blk], floor, p_buf[: blk.stop - blk.start])
         log_p = np.log(p, out=log_buf[: p.shape[0]])
         d = p @ log_q.T
         d -= np.einsum("ij,ij->i", p, log_p)[:, None]
@@ -122,34 +89,6 @@ def sid(X: np.ndarray, E: np.ndarray, *, floor: float = SID_FLOOR) -> np.ndarray
         np.negative(d, out=d)
         out[blk] = np.maximum(d, 0.0)
     return out
-
-
-def sid_from_dn(
-    dn: np.ndarray, scale: float, E: np.ndarray, *, floor: float = SID_FLOOR
-) -> np.ndarray:
-    """:func:`sid` of integer-coded pixels: ``dn`` (N, B) integers with reflectance
-    ``dn / scale`` (the NEON cube's digital numbers of the valid pixels), ``E`` (n, B).
-
-    The same divergence as ``sid(dn / scale, E)`` (to ~1e-9 relative), computed by the
-    per-tile chain's kernel (:class:`aopflow.spectral.dn_scores.DnScorer`): the logarithm of
-    every value comes from a table indexed by the digital numbers, and the normalisation by
-    the pixel's sum is folded into the products. With ``y = max(dn / scale, floor)``,
-    ``s = sum(y)``, ``p = y / s`` and ``q`` the endmember probabilities,
-
-        SID = sum(p log p) - p @ log(q)' - log(p) @ q' + sum(q log q)
-            = (sum(y log y) - y @ log(q)') / s - log(y) @ q' + sum(q log q)
-
-    (the ``log s`` terms cancel since p and q each sum to 1). pysptools' eps = 2.2e-16 added
-    to p is dropped: with the floor, p >= floor / s is 1e-9 or more, so it changes nothing
-    beyond the ninth digit. Returns (N, n) float32 >= 0.
-    """
-    from aopflow.spectral.dn_scores import DnScorer  # dn_scores builds on this module
-
-    dn = np.asarray(dn)
-    if dn.ndim != 2 or dn.dtype.kind not in "iu":
-        raise InputDataError(f"sid_from_dn needs an (N, B) integer array; got {dn.dtype} {dn.shape}")
-    E64 = _endmembers(E, dn.shape[1])
-    return np.ascontiguousarray(DnScorer(E64, scale, floor=floor)(dn, 1)[2])
 
 
 #: Strategy table for the similarity measure used by classification.

@@ -10,10 +10,15 @@ from collections.abc import Callable
 import numpy as np
 
 from aopflow.errors import ConfigError
-from aopflow.spectral.checks import _BLOCK, _SOLVE_BLOCK, _TABLE_MAX_N, _blocks, _endmembers, _pixels
+from aopflow.spectral.checks import BLOCK, as_endmembers, as_pixels, row_blocks
 
 log = logging.getLogger(__name__)
 
+#: Pixels per block in the abundance solvers (keeps their (n, block) temporaries in cache).
+_SOLVE_BLOCK = 65536
+
+#: Largest n for which the abundance solvers tabulate all 2^n support matrices.
+_TABLE_MAX_N = 12
 
 
 def gram_products(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,11 +30,11 @@ def gram_products(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     themselves (float32 ``X @ E.T`` is accurate enough for most uses) and call the
     ``*_from_gram`` functions.
     """
-    X = _pixels(X)
-    E64 = _endmembers(E, X.shape[1])
+    X = as_pixels(X)
+    E64 = as_endmembers(E, X.shape[1])
     bT = np.empty((E64.shape[0], X.shape[0]))
-    buf = np.empty((min(_BLOCK, X.shape[0]), X.shape[1]))
-    for blk in _blocks(X.shape[0]):
+    buf = np.empty((min(BLOCK, X.shape[0]), X.shape[1]))
+    for blk in row_blocks(X.shape[0]):
         xb = buf[: blk.stop - blk.start]
         np.copyto(xb, X[blk])
         bT[:, blk] = E64 @ xb.T
@@ -279,7 +284,7 @@ def _solve_columns(G: np.ndarray, bT: np.ndarray, sum_to_one: bool) -> np.ndarra
     solver = _SupportSolver(G / scale, sum_to_one)
     A = np.full(bT.shape[::-1], np.nan, dtype=np.float32)
     # Blocks of pixels keep the solver's (n, block) temporaries in cache.
-    for blk in _blocks(bT.shape[1], _SOLVE_BLOCK):
+    for blk in row_blocks(bT.shape[1], _SOLVE_BLOCK):
         bb = bT[:, blk] / scale
         ok = np.isfinite(bb).all(axis=0)
         if ok.all():

@@ -21,9 +21,14 @@ from rasterio.windows import Window
 
 from aopflow.errors import SiteError
 from aopflow.io import atomic_path
-from aopflow.raster import GTIFF_OPTS, _near_int, copy_as_cog, default_nodata, valid_mask
+from aopflow.raster import GTIFF_OPTS, copy_as_cog, default_nodata, valid_mask
 
 log = logging.getLogger(__name__)
+
+
+def _near_int(v: float) -> bool:
+    """Whether a tile's offset ``v`` (pixels from the mosaic origin) is a whole number of pixels."""
+    return abs(v - round(v)) < 1e-6
 
 
 def _same_nodata(a: float | None, b: float | None) -> bool:

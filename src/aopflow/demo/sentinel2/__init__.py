@@ -32,10 +32,10 @@ from aopflow.demo.sentinel2.encoding import (
     encode_dn,
 )
 from aopflow.demo.sentinel2.grid import mgrs_tile
-from aopflow.demo.sentinel2.items import COLLECTION, collection_dict, demo_items
+from aopflow.demo.sentinel2.items import collection_dict, demo_items
 from aopflow.demo.sentinel2.scene import SCL_CLASSES
 from aopflow.demo.sentinel2.serve import drop_raster_bands, rewrite_hrefs, write_served_items
-from aopflow.demo.sentinel2.spec import DEFAULT_SCENES, PRE04_SCENE, S2DemoSpec, S2Scene
+from aopflow.demo.sentinel2.spec import COLLECTION, DEFAULT_SCENES, PRE04_SCENE, S2DemoSpec, S2Scene
 from aopflow.demo.sentinel2.truth import DEFAULT_MASK_CLASSES, load_truth, mask_and_aggregate
 from aopflow.demo.sentinel2.write import write_demo_scenes
 

@@ -14,19 +14,14 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aopflow.demo.sentinel2.bands import BAND_KEYS, BANDS
 from aopflow.demo.sentinel2.encoding import SCALE
+from aopflow.demo.sentinel2.scene import GeneratedScene
+from aopflow.demo.sentinel2.spec import COLLECTION, S2DemoSpec
 
-if TYPE_CHECKING:  # spec imports COLLECTION from here; scene imports spec
-    from aopflow.demo.sentinel2.scene import GeneratedScene
-    from aopflow.demo.sentinel2.spec import S2DemoSpec
-
-
-COLLECTION = "sentinel-2-l2a"
 STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/processing/v1.1.0/schema.json",
     "https://stac-extensions.github.io/grid/v1.0.0/schema.json",

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aopflow.demo.sentinel2.encoding import baseline_for_date, boa_offset
-from aopflow.demo.sentinel2.items import COLLECTION
 from aopflow.errors import ConfigError
+
+#: Collection id of the demo items (Earth Search v1's L2A collection).
+COLLECTION = "sentinel-2-l2a"
 
 
 @dataclass(frozen=True)
