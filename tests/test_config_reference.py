@@ -15,7 +15,7 @@ SCHEMA = {
         "site": {"type": "string", "pattern": "^[A-Z]{4}$", "default": "DEMO",
                  "description": "Site code."},
         "method": {"type": "string", "enum": ["a", "b"], "default": "a", "description": "Method."},
-        "limit": {"description": "Angle | none.", "default": None,
+        "limit": {"description": "Angle | none, *.h5.", "default": None,
                   "oneOf": [{"type": "null"}, {"type": "number", "minimum": 0, "maximum": 3},
                             {"type": "array", "minItems": 1,
                              "items": {"type": "number", "exclusiveMinimum": 0}}]},
@@ -47,7 +47,8 @@ def test_every_key_with_type_default_allowed_values_and_description():
     assert rows["limit"].type == "null or number or list of number"
     assert rows["limit"].default == "`null`"
     assert rows["limit"].allowed == "`null`; or 0 <= x <= 3; or at least 1 item, each item: x > 0"
-    assert rows["limit"].description == "Angle \\| none."  # a pipe would split the table cell
+    # A pipe would split the table cell, an asterisk start emphasis.
+    assert rows["limit"].description == "Angle \\| none, \\*.h5."
     assert rows["zone"].default == "`{}`" and rows["zone"].type == "object"
     assert rows["zone.size"].type == "list of integer"
     assert rows["zone.size"].allowed == "exactly 2 items, each item: multiple of 1000"

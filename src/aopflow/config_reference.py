@@ -161,8 +161,9 @@ def _allowed(s: Mapping) -> str:
 
 
 def _cell(text: str) -> str:
-    """Free text (a description) for a table cell: one line, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Free text (a description) for a table cell: one line, pipes and asterisks escaped
+    (``*reflectance.h5`` and ``pixels * pixel_size`` are not emphasis)."""
+    return " ".join(str(text).split()).replace("|", "\\|").replace("*", "\\*")
 
 
 def keys(schema: Mapping, prefix: str = "") -> Iterator[Key]:
