@@ -159,3 +159,22 @@ def test_overlapping_tiles_stop_where_rasterio_merge_keeps_the_first(tmp_path):
     with pytest.raises(SiteError, match=r"a\.tif and b\.tif overlap \(2 x 3 pixels"):
         mosaic([pa, pb], tmp_path / "m.tif", cog=False)
     assert not (tmp_path / "m.tif").exists()
+
+
+@pytest.mark.parametrize("dtype,nodata", [("float32", np.nan), ("int16", -9999), ("uint8", 255)])
+def test_blocks_no_tile_reaches_are_nodata(tmp_path, dtype, nodata):
+    # 2 x 2 tiles of 300 x 300 pixels, the lower-right one missing: the mosaic's 256 x 256 blocks
+    # there are never written, those across tile edges are written in parts.
+    t = Affine(1.0, 0, 0, 0, -1.0, 600)
+    paths = []
+    for k, (c, r) in enumerate([(0, 0), (1, 0), (0, 1)]):
+        data = np.full((2, 300, 300), k + 1, dtype)
+        paths.append(write_geotiff(tmp_path / f"{c}_{r}.tif", data, crs=32611,
+                                   transform=t @ Affine.translation(300 * c, 300 * r), nodata=nodata))
+    ref, _ = rasterio.merge.merge(paths)
+    with rasterio.open(mosaic(paths, tmp_path / "m.tif", resampling="nearest")) as m:
+        ours = m.read()
+    np.testing.assert_array_equal(ours, ref)
+    gap = ours[:, 300:, 300:]
+    assert (np.isnan(gap) if np.isnan(nodata) else gap == nodata).all()
+    assert (ours[:, :300, :300] == 1).all() and (ours[:, 300:, :300] == 3).all()
