@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 CORES  ?= all
 STAMP  := $(VENV)/.aopflow-installed
 
-.PHONY: demo test test-fast report lint format bench clean help
+.PHONY: demo test test-fast report lint format bench docs clean help
 
 help:
 	@echo "make demo    - set up .venv and run the workflow on the demo site (results/DEMO/...)"
@@ -16,6 +16,7 @@ help:
 	@echo "make report  - build report.html for the last run"
 	@echo "make lint    - snakemake --lint and snakefmt --check"
 	@echo "make bench   - run the benchmarks in bench/ (slow; full-size tiles)"
+	@echo "make docs    - regenerate docs/configuration.md from config/schema.yaml"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# The configuration reference is generated from the schema (tests/test_config_reference.py
+# fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m aopflow.config_reference config/schema.yaml docs/configuration.md
 
 clean:
 	rm -rf results .snakemake report.html

@@ -93,7 +93,7 @@ JOBS = [
     ("ndvi_tile job", "ndvi", [1, 2]),
 ]
 # The h5_to_reflectance job ("reflectance" above) is left out of the default run: GDAL's write
-# of a 370-band pixel-interleaved deflate GeoTIFF (~6 MB/s here) dwarfs its read.
+# of a 370-band pixel-interleaved deflate GeoTIFF dwarfs its read (docs/performance.md).
 if "--with-reflectance" in sys.argv:
     JOBS.append(("h5_to_reflectance job", "reflectance", [1, 2]))
 

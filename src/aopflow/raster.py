@@ -21,15 +21,15 @@ from aopflow.io import atomic_path
 log = logging.getLogger(__name__)
 
 #: Tiled GeoTIFF creation options of every per-tile and intermediate GeoTIFF. DEFLATE level 1:
-#: for the chain's float32 score rasters 0.3 % larger than the default level 6 and 2-3x faster
-#: to write (measured on 5 x 1000 x 1000 float32 with the floating-point predictor).
+#: float32 rasters with the floating-point predictor come out barely larger than at the
+#: default level 6 and are written several times faster (docs/performance.md, "Compression").
 GTIFF_OPTS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 256,
               "compress": "deflate", "zlevel": 1, "BIGTIFF": "IF_SAFER"}
 #: Compression of the per-tile GeoTIFFs only aopflow reads back (the chain's SAM/SID score
-#: rasters, see ``rules/spectral.smk``): ZSTD level 1 writes a 5 x 1000 x 1000 float32 score
-#: raster (floating-point predictor) in 0.08 s against 0.14 s for DEFLATE level 1 and reads it
-#: back 1.4x faster, at the same size (2 threads, bench tile). Products keep DEFLATE, which
-#: every GeoTIFF reader has; the GDAL in rasterio's wheels, conda-forge and Debian has ZSTD.
+#: rasters, see ``rules/spectral.smk``): ZSTD level 1 writes and reads them back faster than
+#: DEFLATE level 1, at the same size (docs/performance.md, "Compression"). Products keep
+#: DEFLATE, which every GeoTIFF reader has; the GDAL in rasterio's wheels, conda-forge and
+#: Debian has ZSTD.
 SCRATCH_COMPRESSION = {"compress": "zstd", "zstd_level": 1}
 #: Cloud-Optimized GeoTIFF creation options of every COG aopflow writes (GDAL's COG driver
 #: builds the internal tiling and overviews). ``predictor`` is chosen per dtype by

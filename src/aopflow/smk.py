@@ -17,12 +17,9 @@ log = logging.getLogger("aopflow")
 #: ``NUMPY_MADVISE_HUGEPAGE=0``: NumPy advises huge pages (``MADV_HUGEPAGE``) for every array
 #: of 4 MB or more; where the kernel's THP ``defrag`` setting is ``madvise`` (its default) the
 #: first touch of advised memory compacts memory synchronously. A tile job fills up to 0.9 GB
-#: of fresh arrays, and on the development VM that cost 1.5-2.4 CPU s of kernel time: without
-#: the advice the .002 whole-cube read took 3.02 s instead of 4.58 s with 1 thread and 1.84 s
-#: instead of 2.06 s with 2; the chain 8.10 s instead of 8.57 s with 1 thread, 5.30 s against
-#: 5.38 s with 2; sampling 2.99 s instead of 3.45 s with 1 thread (medians of 3 interleaved
-#: rounds). With THP ``always`` the kernel still backs the arrays with huge pages, without the
-#: stall.
+#: of fresh arrays, so that stall is paid in every tile job, in kernel time (the measured cost
+#: per job, with and without the advice: docs/performance.md, "Job environment"). With THP
+#: ``always`` the kernel still backs the arrays with huge pages, without the stall.
 JOB_ENVIRONMENT = {"NUMPY_MADVISE_HUGEPAGE": "0"}
 
 

@@ -88,9 +88,9 @@ def parse_map_info(map_info: str) -> tuple[float, float, float, float, int]:
 #: Default size of a block of pixels (MB of raw integers) handed out by
 #: :meth:`NeonTile.iter_blocks`. Blocks of legacy cubes are new arrays; below glibc's largest
 #: mmap threshold (32 MiB) a freed block comes back from the heap, already in memory, for the
-#: next one, while a larger block is mapped and faulted in afresh each time: a .001 whole-cube
-#: read took 1.84-1.93 s with 32 MB blocks against 2.00-2.17 s with 96 MB (2 threads, 31,000
-#: page faults instead of 222,000).
+#: next one, while a larger block is mapped and faulted in afresh each time (seven times the
+#: page faults of a .001 whole-cube read with 96 MB blocks; the figures are in
+#: docs/performance.md, "Block size").
 BLOCK_MB = 32.0
 
 

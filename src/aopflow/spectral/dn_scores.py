@@ -24,14 +24,12 @@ sums together, ``log d`` comes from a table indexed by the digital numbers thems
 logarithm and no index array per value), and nothing of size (N, B) is ever float; the
 per-pixel finishing (divisions, arccos) runs once per call over all its pixels. This replaced
 three passes that each streamed the block through memory (float32 reflectance, float64
-products, the SID gathers and products): 17 ns per value then, 11.5 for the first version of
-this kernel and 10.0 now on one core of the development VM (real tile rows, medians of 7
-interleaved runs). NumPy and BLAS
-release the GIL, so the job's threads score blocks in parallel. A numba kernel of the same sums
-(eight bands per register pass) was tried and left out: 8.3 against 13.4 ns per value on the
-bench tile, the whole chain 5.1 against 5.7 s (medians of 3, same run), for a compiled
-dependency, 3-4 s of compilation on first use, 0.65 s of import and cache loading in every job
-and 100 MB more memory.
+products, the SID gathers and products), in about 60 % of their time per value. NumPy and
+BLAS release the GIL, so the job's threads score blocks in parallel. A numba kernel of the
+same sums (eight bands per register pass) was tried and left out: a tenth off the whole chain,
+for a compiled dependency, seconds of compilation on first use, import and cache loading in
+every job and more memory. The measured costs of each version: docs/performance.md,
+"The chain's kernel".
 """
 
 from __future__ import annotations

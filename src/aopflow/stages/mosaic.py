@@ -4,6 +4,12 @@ Tiles of a NEON site sit on one 1 km grid with a common pixel size, so a mosaic 
 copying each tile into its window of the output: memory stays at one tile, whatever the site
 size. The assembled tiled GeoTIFF is then rewritten as a COG (internal tiling, DEFLATE,
 overviews) by GDAL's COG driver.
+
+The assembly gives the values, transform and no-data of ``rasterio.merge.merge`` (tiles with
+differing no-data values included) and also keeps the band descriptions and tags;
+``tests/test_mosaic.py`` proves it, and pins the cases where the two differ on purpose (a valid
+pixel equal to the mosaic's no-data, overlapping tiles). Why aopflow keeps its own copy rather
+than calling ``rasterio.merge``: ``docs/performance.md`` (``bench/bench_mosaic.py``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,32 @@ def _to_mosaic_nodata(data: np.ndarray, tile_nodata: float | None, nodata: float
     return out
 
 
+def _check_no_overlap(metas: list, left: float, top: float, res_x: float, res_y: float) -> None:
+    """Stop when two tiles cover the same pixels: a mosaic takes each pixel from one tile.
+
+    ``rasterio.merge`` would keep the first tile's valid pixels there; on a NEON site an
+    overlap means the inputs are wrong (one tile twice, or tiles not on the 1 km grid), so no
+    order-dependent choice is made silently.
+    """
+    c0 = np.array([round((m[2].c - left) / res_x) for m in metas])
+    r0 = np.array([round((top - m[2].f) / res_y) for m in metas])
+    c1 = c0 + np.array([m[3] for m in metas])
+    r1 = r0 + np.array([m[4] for m in metas])
+    over = ((c0[:, None] < c1[None]) & (c0[None] < c1[:, None])
+            & (r0[:, None] < r1[None]) & (r0[None] < r1[:, None]))
+    i, j = np.nonzero(np.triu(over, k=1))
+    if i.size:
+        a, b = int(i[0]), int(j[0])
+        cols = min(c1[a], c1[b]) - max(c0[a], c0[b])
+        rows = min(r1[a], r1[b]) - max(r0[a], r0[b])
+        raise SiteError(
+            f"{metas[a][0].name} and {metas[b][0].name} overlap ({cols} x {rows} pixels; "
+            f"{i.size} overlapping pair(s) in all): a site mosaic takes each tile once and NEON "
+            "tiles abut on the 1 km grid. Remove the duplicate tile from the inputs (e.g. a "
+            "second file of the same tile in local.h5_dir)."
+        )
+
+
 def mosaic(
     paths: Sequence[str | os.PathLike],
     out_path: str | os.PathLike,
@@ -66,9 +98,12 @@ def mosaic(
 ) -> Path:
     """Merge same-grid tiles into one (Cloud-Optimized) GeoTIFF.
 
-    All inputs must share CRS, pixel size, band count and dtype and lie on one pixel grid;
-    the output extent is the union of the tiles' bounds. ``resampling`` is used for the
-    overviews: ``average`` for continuous products, ``nearest``/``mode`` for class maps.
+    All inputs must share CRS, pixel size, band count and dtype, lie on one pixel grid and not
+    overlap; the output extent is the union of the tiles' bounds, pixels no tile covers are
+    no-data. The mosaic's no-data is the first tile's (the dtype's default when it has none);
+    each tile's own no-data pixels become the mosaic's. Band descriptions and tags are the
+    first tile's. ``resampling`` is used for the overviews: ``average`` for continuous
+    products, ``nearest``/``mode`` for class maps.
     """
     if not paths:
         raise SiteError(f"{out_path}: no tiles to mosaic (is the configured tile subset empty?)")
@@ -104,6 +139,7 @@ def mosaic(
     height = int(round((top - bottom) / res_y))
     transform = Affine(res_x, 0, left, 0, -res_y, top)
     nodata = nodata0 if nodata0 is not None else default_nodata(dtype0)
+    _check_no_overlap(metas, left, top, res_x, res_y)
     out_path = Path(out_path)
     with atomic_path(out_path) as final_tmp:
         assembled = final_tmp.with_name(final_tmp.name + ".assemble.tif")
