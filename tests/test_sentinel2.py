@@ -481,3 +481,83 @@ def test_offset_modes():
         asset_scaling(item, "red", "baseline")
     with pytest.raises(ConfigError, match="Unknown sentinel2.offset 'meta'"):
         asset_scaling(item, "red", "meta")
+
+
+@pytest.fixture(scope="module")
+def wrong_offset_demo(tmp_path_factory):
+    """Generated scenes of a 1 x 1 km site with wrong offset metadata (Earth Search #66/#71):
+    2024-06-15 harmonized DNs (no +1000) whose raster:bands say -0.1; 2024-08-04 the opposite,
+    DNs with the +1000 offset (baseline 05.11) whose raster:bands say 0."""
+    from aopflow.demo.aop import SiteSpec
+    from aopflow.demo.sentinel2 import S2DemoSpec, S2Scene, demo_items, write_demo_scenes
+
+    root = tmp_path_factory.mktemp("wrongoffset")
+    aop = SiteSpec(shape=(1, 1))
+    scenes = (S2Scene("2024-06-15", swath=("none", 0), dn_offset=0.0, stated_offset=-0.1),
+              S2Scene("2024-08-04", swath=("none", 0), stated_offset=0.0))
+    write_demo_scenes(aop, S2DemoSpec(scenes=scenes, margin_m=500), root / "demo")
+    grid = SiteGrid.from_bounds(aop.epsg, (500000.0, 4100000.0, 501000.0, 4101000.0), 10)
+    return root, grid, {it["properties"]["datetime"][:10]: it for it in demo_items(root / "demo")}
+
+
+BANDS4 = ["blue", "green", "red", "nir"]
+
+
+def _against_truth(root, date, refl, nd):
+    from aopflow.demo.sentinel2 import BAND_KEYS, load_truth
+
+    truth = load_truth(root / "demo", date, MASK, 10)
+    np.testing.assert_array_equal(refl, truth["reflectance"][[BAND_KEYS.index(b) for b in BANDS4]].astype(np.float32))
+    np.testing.assert_allclose(nd, truth["ndvi"], atol=1e-6, equal_nan=True)
+    return truth
+
+
+def test_harmonized_dns_with_offset_metadata_are_flagged_and_zero_fixes_them(wrong_offset_demo, tmp_path, caplog):
+    root, grid, items = wrong_offset_demo
+    it = items["2024-06-15"]
+    assert it["assets"]["red"]["raster:bands"][0]["offset"] == -0.1
+    with caplog.at_level("WARNING", logger="aopflow.sentinel2.scaling"):
+        refl, nd, row = _process(tmp_path / "m", grid, [it], BANDS4)
+    assert row["scaling_flag"] == "true"
+    warned = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records
+              if "below zero after scale" in r.getMessage()}
+    # Vegetation's blue and red (about 0.05) fall below zero: > 5 % of the land in both.
+    assert {f"item {it['id']} band blue", f"item {it['id']} band red"} <= set(warned)
+    assert "Likely cause: an offset that does not fit the DNs: they look already harmonized" in warned[
+        f"item {it['id']} band red"]
+    assert float(row["negative_share"]) > 0.2 and "red" in row["scaling_note"]
+    from aopflow.demo.sentinel2 import BAND_KEYS, load_truth
+
+    t = load_truth(root / "demo", "2024-06-15", MASK, 10)
+    np.testing.assert_allclose(refl, t["reflectance"][[BAND_KEYS.index(b) for b in BANDS4]] - 0.1, atol=1e-6)
+    assert np.isnan(nd).mean() > 0.2  # NDVI no data where red or NIR went negative, never outside [-1, 1]
+    assert np.nanmin(nd) >= -1 and np.nanmax(nd) <= 1
+    # sentinel2.offset: zero gives the truth, unflagged.
+    refl, nd, row = _process(tmp_path / "z", grid, [it], BANDS4, offset="zero")
+    _against_truth(root, "2024-06-15", refl, nd)
+    assert row["scaling_flag"] == "false" and row["scaling_note"] == ""
+    assert float(row["negative_share"]) < 0.05
+
+
+def test_offset_dns_with_zero_metadata_are_flagged_and_baseline_fixes_them(wrong_offset_demo, tmp_path, caplog):
+    """The opposite error: every reflectance 0.1 too bright, so nothing goes negative; the
+    metadata offset disagrees with the processing baseline, which flags the date."""
+    root, grid, items = wrong_offset_demo
+    it = items["2024-08-04"]
+    assert it["assets"]["red"]["raster:bands"][0]["offset"] == 0.0
+    assert it["properties"]["s2:processing_baseline"] == "05.11"
+    with caplog.at_level("WARNING", logger="aopflow.sentinel2.scaling"):
+        refl, nd, row = _process(tmp_path / "m", grid, [it], BANDS4)
+    from aopflow.demo.sentinel2 import BAND_KEYS, load_truth
+
+    t = load_truth(root / "demo", "2024-08-04", MASK, 10)
+    np.testing.assert_allclose(refl, t["reflectance"][[BAND_KEYS.index(b) for b in BANDS4]] + 0.1, atol=1e-6)
+    assert float(row["negative_share"]) == 0  # the negative check alone cannot see it
+    assert row["scaling_flag"] == "true"
+    assert row["scaling_note"] == (f"{it['id']}: raster:bands offset blue 0, green 0, red 0, nir 0 differs from "
+                                   "the baseline's -0.1")
+    assert any(f"item {it['id']} asset red: raster:bands offset 0 differs from baseline 05.11's -0.1" in r.getMessage()
+               for r in caplog.records)
+    refl, nd, row = _process(tmp_path / "b", grid, [it], BANDS4, offset="baseline")
+    _against_truth(root, "2024-08-04", refl, nd)
+    assert row["scaling_flag"] == "false" and row["scale_offset_applied"].endswith("nir:0.0001/-0.1")
