@@ -114,6 +114,8 @@ if S2["source"]:
             date_items=s2_date_items,
             bands=S2["bands"],
             mask_classes=S2["mask_classes"],
+            offset=S2["offset"],
+            negative_share_max=S2["negative_share_max"],
             max_connections=S2["max_connections"],
         script:
             "../scripts/s2_date.py"

@@ -19,6 +19,7 @@ from affine import Affine
 
 from aopflow.demo.aop import SiteSpec, generate_site
 from aopflow.errors import ConfigError, InputDataError
+from aopflow.ndvi import normalized_difference
 from aopflow.raster import write_geotiff
 from aopflow.sentinel2 import compare as cmp
 from aopflow.sentinel2.composite import (
@@ -126,6 +127,26 @@ def test_composite_equals_nanmedian_over_used_dates(tmp_path):
     with rasterio.open(out / "reflectance_median.tif") as src:
         assert src.descriptions == ("red", "nir")
         np.testing.assert_array_equal(src.read(), reference_nanmedian(refl[idx]))
+
+
+def test_composite_is_the_median_of_the_valid_dates_under_the_ndvi_rule(tmp_path):
+    """Per-date NDVI by the NDVI rule (no data where red or NIR is negative or both zero), then
+    the median of each pixel's valid dates; hand-computed."""
+    # (red, nir) per date (rows) and pixel (columns).
+    obs = [[(0.05, 0.45), (0.0, 0.0), (-0.01, 0.1), (0.0, 0.4)],
+           [(-0.01, 0.3), (0.02, -0.005), (0.0, 0.0), (0.0, 0.2)],
+           [(0.1, 0.3), (0.2, 0.2), (0.1, -0.1), (0.3, 0.1)]]
+    paths = []
+    for k, day in enumerate(obs):
+        red, nir = (np.array([[v[i] for v in day]], np.float32) for i in (0, 1))
+        paths.append(write_geotiff(tmp_path / f"d{k}" / "ndvi.tif", normalized_difference(nir, red), crs=CRS,
+                                   transform=T10, nodata=float("nan")))
+    median_composite(paths, None, ndvi_out=tmp_path / "m.tif", count_out=tmp_path / "c.tif")
+    with rasterio.open(tmp_path / "m.tif") as m, rasterio.open(tmp_path / "c.tif") as c:
+        med, count = m.read(1)[0], c.read(1)[0]
+    # pixel 0: 0.8 and 0.5 (date 2: red < 0); 1: 0 only; 2: none valid; 3: 1, 1, -0.5.
+    np.testing.assert_allclose(med, [0.65, 0.0, np.nan, 1.0], atol=1e-7)
+    assert count.tolist() == [2, 1, 0, 3]
 
 
 def test_composite_stage_selects_used_dates_and_periods(tmp_path):
@@ -372,13 +393,14 @@ def test_aop_on_grid_is_the_block_mean(tmp_path):
 
 
 def smooth_field(shape, seed=0):
-    """A field with structure at a few pixels' scale (so a 1-pixel shift decorrelates it)."""
+    """An NDVI-like field (in [-1, 1]) with structure at a few pixels' scale (so a 1-pixel
+    shift decorrelates it)."""
     rng = np.random.default_rng(seed)
     f = rng.normal(size=shape)
     k = np.ones(3) / 3
     for axis in (0, 1):
         f = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), axis, f)
-    return (0.45 + 0.25 * f / f.std()).astype(np.float32)
+    return np.clip(0.45 + 0.25 * f / f.std(), -1, 1).astype(np.float32)
 
 
 def test_compare_stage_and_misregistration(tmp_path):
@@ -391,7 +413,7 @@ def test_compare_stage_and_misregistration(tmp_path):
     dates = ["2024-06-01", "2024-06-20", "2024-07-30"]
     rows = []
     for k, d in enumerate(dates):
-        s2 = (0.03 + 0.92 * aop + rng.normal(0, 0.01, aop.shape)).astype(np.float32)
+        s2 = np.clip(0.03 + 0.92 * aop + rng.normal(0, 0.01, aop.shape), -1, 1).astype(np.float32)
         s2[:10, :10] = np.nan
         write_geotiff(root / "s2/dates" / d / "ndvi.tif", s2, crs=CRS, transform=T10,
                       nodata=float("nan"))
@@ -445,6 +467,23 @@ def test_compare_stage_and_misregistration(tmp_path):
     np.testing.assert_allclose(out["aop_mean"], [r["mean"] if r["mean"] is not None else np.nan
                                                  for r in ref], equal_nan=True)
     assert (tmp_path / "figures/s2_aop_vs_s2_plots.png").stat().st_size > 5000
+
+
+def test_compare_refuses_ndvi_outside_the_unit_interval(tmp_path):
+    """An NDVI raster made before the NDVI rule (docs/ndvi.md), e.g. the demo mosaic's pixels
+    down to -1.71, is refused with a message that says how to remake it."""
+    ok = smooth_field((60, 80))
+    bad = ok.copy()
+    bad[5, 7], bad[6, 8] = -1.71, np.nan
+    for name, arr in (("ok", ok), ("bad", bad)):
+        write_geotiff(tmp_path / f"{name}.tif", arr, crs=CRS, transform=T10, nodata=float("nan"))
+    aop, s2 = cmp.compare_grid(tmp_path / "ok.tif", tmp_path / "ok.tif")
+    np.testing.assert_array_equal(aop, s2)
+    msg = r"NDVI .*bad.tif: 1 NDVI value\(s\) outside \[-1, 1\] \(from -1.71 to -1.71\).*delete it and rerun"
+    with pytest.raises(InputDataError, match="AOP " + msg):
+        cmp.compare_grid(tmp_path / "bad.tif", tmp_path / "ok.tif")
+    with pytest.raises(InputDataError, match="Sentinel-2 " + msg):
+        cmp.compare_grid(tmp_path / "ok.tif", tmp_path / "bad.tif")
 
 
 def test_choose_s2_date_nearest_and_ties():

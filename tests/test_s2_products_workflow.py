@@ -124,6 +124,31 @@ def test_outputs(base_run):
         np.testing.assert_allclose(a[:10, :10][ok], np.nanmean(blocks, axis=(1, 3))[ok], rtol=1e-6)
 
 
+def test_every_ndvi_output_is_in_the_unit_interval(base_run):
+    """The NDVI rule (docs/ndvi.md) in a whole run: AOP tiles, mosaic, per-date, composites,
+    downscaled products; and the date summary carries the scaling check's columns."""
+    wd, _, _ = base_run
+    out = wd / OUT
+    paths = [*out.glob("tiles/*/ndvi.tif"), out / "mosaic/ndvi.tif", *out.glob("s2/dates/*/ndvi.tif"),
+             *out.glob("s2/composite/**/ndvi_median.tif"), *out.glob("downscale/*ndvi*.tif")]
+    assert len(paths) == 4 + 1 + len(DATES) + 1 + len(MONTHS) + 2
+    empty = []
+    for p in paths:
+        with rasterio.open(p) as src:
+            a = src.read(1)
+        valid = a[np.isfinite(a)]
+        if not valid.size:
+            empty.append(p.parent.name)
+            continue
+        assert valid.min() >= -1 and valid.max() <= 1, p
+    # Clouds over the whole site on 2024-09-13, the only (and unused) date of September.
+    assert sorted(empty) == ["2024-09", "2024-09-13"]
+    summary = pd.read_csv(out / "s2/date_summary.csv")
+    assert {"negative_share", "scaling_flag", "scaling_note", "scale_offset_applied"} <= set(summary.columns)
+    assert not summary["scaling_flag"].any() and (summary["negative_share"].dropna() < 0.05).all()
+    assert summary["scale_offset_applied"].str.contains("red:0.0001/-0.1").all()
+
+
 @pytest.mark.browser
 def test_report_renders_sentinel2_products(base_run):
     from browser import chromium_driver

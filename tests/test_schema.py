@@ -13,6 +13,7 @@ from aopflow.demo.aop import CHUNK_PROFILES, MATERIALS
 from aopflow.neon import naming
 from aopflow.neon.layers import ANCILLARY_ALIASES
 from aopflow.products import MOSAIC_PRODUCTS, S2_PRODUCT_PATTERN, S2_PRODUCTS
+from aopflow.sentinel2.scaling import OFFSETS
 from aopflow.zonal import STATS
 
 SCHEMA_TEXT = (Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text()
@@ -44,6 +45,7 @@ def node(path: str) -> dict:
         ("demo.revision", naming.REVISIONS),
         ("demo.materials.[]", MATERIALS),
         ("demo.chunks", [*CHUNK_PROFILES, "auto"]),
+        ("sentinel2.offset", OFFSETS),
     ],
 )
 def test_schema_enum_equals_package_table(key, table):

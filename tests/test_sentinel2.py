@@ -19,7 +19,8 @@ from aopflow.raster import write_cog
 from aopflow.sentinel2 import dates as s2dates
 from aopflow.sentinel2 import search as s2s
 from aopflow.sentinel2.grid import SiteGrid, check_resolution, site_grid, snap_out
-from aopflow.sentinel2.load import load_date, ndvi
+from aopflow.ndvi import normalized_difference
+from aopflow.sentinel2.load import load_date
 from aopflow.sentinel2.scaling import asset_scaling, baseline_offset, item_scalings, parse_baseline, to_reflectance
 
 SITE_EPSG = 32611
@@ -270,7 +271,7 @@ def test_ndvi_right_before_and_after_baseline_0400(tmp_path, grid):
             it = make_item(tmp_path / f"{baseline}{rb}", f"I{baseline}", SITE_EPSG, 499000, 4102000, dn, scl,
                            baseline=baseline, raster_bands=rb)
             prod = load_date([it], grid, ["red", "nir"], MASK)
-            nd = ndvi(prod.band("red"), prod.band("nir"))
+            nd = normalized_difference(prod.band("nir"), prod.band("red"))
             # DN rounding: |error| < 1e-3 in NDVI; an offset applied twice or not at all is off by > 0.05.
             assert np.nanmax(np.abs(nd - truth[win])) < 1e-3, (baseline, rb)
 
@@ -335,8 +336,10 @@ def test_summary_flags_dates_below_min_valid_fraction_and_figures(tmp_path, grid
         arr = np.full(grid.shape, 0.6, np.float32)
         arr.ravel()[int(frac * arr.size):] = np.nan
         write_cog(tmp_path / d / "ndvi.tif", arr, grid, ["ndvi"])
-        (tmp_path / d / "summary.csv").write_text(
-            f"date,valid_fraction,n_valid,n_area_pixels\n{d},{frac},{int(frac * arr.size)},{arr.size}\n")
+        s2dates.write_dates_csv([{"date": d, "valid_fraction": frac, "n_valid": int(frac * arr.size),
+                                  "n_area_pixels": arr.size, "negative_share": 0.01, "scaling_flag": "false",
+                                  "scaling_note": "", "scale_offset_applied": "I:red:0.0001/-0.1"}],
+                                tmp_path / d / "summary.csv", s2dates.SUMMARY_COLUMNS)
         ndvis.append(tmp_path / d / "ndvi.tif")
         sums.append(tmp_path / d / "summary.csv")
     summarise(tmp_path / "dates.csv", sums, tmp_path / "date_summary.csv", min_valid_fraction=0.2)
@@ -351,6 +354,10 @@ def test_summary_flags_dates_below_min_valid_fraction_and_figures(tmp_path, grid
         assert png.stat().st_size > 5000
     with pytest.raises(InputDataError, match="date 2024-06-01 has no per-date summary"):
         summarise(tmp_path / "dates.csv", sums[:1], tmp_path / "x.csv", min_valid_fraction=0.2)
+    assert out[0]["scaling_flag"] == "false" and out[0]["scale_offset_applied"] == "I:red:0.0001/-0.1"
+    (tmp_path / "old.csv").write_text("date,valid_fraction,n_valid,n_area_pixels\n2024-05-01,0.5,1,2\n")
+    with pytest.raises(InputDataError, match=r"old.csv: columns \['negative_share', .* made by an older aopflow"):
+        summarise(tmp_path / "dates.csv", [tmp_path / "old.csv", sums[1]], tmp_path / "x.csv", min_valid_fraction=0.2)
 
 
 def test_stage_config_checks():
@@ -384,3 +391,173 @@ def test_make_grid_area_plots(tmp_path):
     assert g.bounds == (500260, 4100360, 501300, 4100640) and g.resolution == 20
     make_grid(tiles, tmp_path / "site.json", resolution=20)
     assert SiteGrid.read(tmp_path / "site.json").bounds == (500000, 4100000, 502000, 4101000)
+
+
+# ---- the NDVI rule and the scaling check in the per-date job ------------------------------------
+
+def _process(tmp_path, grid, items, bands, **kw):
+    from aopflow.stages.sentinel2 import process_date
+
+    grid.write(tmp_path / "grid.json")
+    out = tmp_path / "out"
+    process_date(tmp_path / "grid.json", items, "2024-06-01", out / "r.tif", out / "n.tif", out / "s.csv",
+                 bands=bands, mask_classes=MASK, **kw)
+    with rasterio.open(out / "r.tif") as r, rasterio.open(out / "n.tif") as n:
+        return r.read(), n.read(1), s2dates.read_summary_csv(out / "s.csv")[0]
+
+
+def test_per_date_ndvi_rule_hand_computed(tmp_path, grid):
+    # Offset -0.1: DN 1000 is reflectance 0, DN 900 is -0.01.
+    dn = {"red": np.full((280, 280), 1500, np.uint16), "nir": np.full((280, 280), 4500, np.uint16)}
+    cases = [((1500, 4500), 0.75),  # normal: red 0.05, NIR 0.35: 0.30 / 0.40
+             ((900, 1020), np.nan),  # negative red (plain ratio 0.012 / -0.008 = -1.5)
+             ((1300, 950), np.nan),  # negative NIR
+             ((1000, 1000), np.nan),  # both zero
+             ((1000, 3000), 1.0), ((3000, 1000), -1.0)]  # one zero
+    for j, ((r, n), _) in enumerate(cases):  # scene row 40, col 100 + 2j: site pixel (0, 2j)
+        dn["red"][40, 100 + 2 * j], dn["nir"][40, 100 + 2 * j] = r, n
+    it = make_item(tmp_path, "A", SITE_EPSG, 499000, 4102000, dn, np.full((140, 140), 4, np.uint8))
+    refl, nd, row = _process(tmp_path, grid, [it], ["red", "nir"])
+    np.testing.assert_allclose(nd[0, 0:12:2], np.array([v for _, v in cases], np.float32), rtol=1e-6)
+    assert np.isfinite(refl).all()  # the reflectance is valid; only its NDVI is no data
+    assert np.nanmin(nd) >= -1 and np.nanmax(nd) <= 1 and np.isnan(nd).sum() == 3
+    assert row["valid_fraction"] == "1.000000" and row["scaling_flag"] == "false"
+
+
+def test_bright_scene_flags_blue_and_green_only(tmp_path, grid, caplog):
+    """Harmonized DNs (no +1000) with metadata offset -0.1 over bright ground: only blue and
+    green go below zero; red and NIR would never show it, so every band is checked."""
+    rng = np.random.default_rng(4)
+    shape = (280, 280)
+    true = {"blue": rng.uniform(0.04, 0.13, shape), "green": rng.uniform(0.07, 0.16, shape),
+            "red": rng.uniform(0.15, 0.25, shape), "nir": rng.uniform(0.22, 0.32, shape)}
+    dn = {b: np.round(v / 1e-4).astype(np.uint16) for b, v in true.items()}
+    scl = np.full((140, 140), 5, np.uint8)  # not vegetated
+    scl[20:40, 50:70] = 9  # cloud: not land, not counted
+    scl[60:70, 60:80] = 6  # water: not land
+    scl[80:90, 60:70] = 4  # vegetation: land
+    it = make_item(tmp_path, "S2X_BRIGHT", SITE_EPSG, 499000, 4102000, dn, scl, baseline="05.10")
+    win = (slice(40, 200), slice(100, 260))
+    land = np.isin(np.repeat(np.repeat(scl, 2, 0), 2, 1)[win], (4, 5))
+    share = {b: float(np.mean(dn[b][win][land] * 1e-4 - 0.1 < 0)) for b in dn}
+    assert share["blue"] > 0.5 and share["green"] > 0.05 and share["red"] == share["nir"] == 0
+    with caplog.at_level("WARNING", logger="aopflow.sentinel2.scaling"):
+        refl, nd, row = _process(tmp_path, grid, [it], ["blue", "green", "red", "nir"], negative_share_max=0.05)
+    warned = [r.getMessage() for r in caplog.records if "below zero after scale" in r.getMessage()]
+    assert len(warned) == 2
+    for msg, b in zip(warned, ("blue", "green")):
+        assert msg.startswith(f"item S2X_BRIGHT band {b}: {100 * share[b]:.1f}% of the {land.sum()} valid land "
+                              "pixels read (SCL 4, 5) are below zero after scale 0.0001 and offset -0.1")
+        assert "try sentinel2.offset: zero" in msg and "Element84/earth-search#66, #71" in msg
+        assert "cirrus-geo/cirrus-earth-search#33" in msg
+    assert row["scaling_flag"] == "true" and float(row["negative_share"]) == pytest.approx(share["blue"], abs=1e-6)
+    assert row["scaling_note"] == (f"S2X_BRIGHT: blue {share['blue']:.1%}, green {share['green']:.1%} of "
+                                   f"{land.sum()} land pixels below 0 (> 5.0%)")
+    # A threshold above the largest share: no flag, no warning.
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="aopflow.sentinel2.scaling"):
+        *_, row = _process(tmp_path / "b", grid, [it], ["blue", "green", "red", "nir"], negative_share_max=0.99)
+    assert row["scaling_flag"] == "false" and not caplog.records
+    # offset: zero gives the truth, unflagged.
+    refl, nd, row = _process(tmp_path / "z", grid, [it], ["blue", "green", "red", "nir"], offset="zero")
+    for k, b in enumerate(("blue", "green", "red", "nir")):
+        np.testing.assert_array_equal(refl[k][land], np.float32(dn[b][win] * 1e-4)[land])
+    assert row["scaling_flag"] == "false" and float(row["negative_share"]) == 0
+    assert row["scale_offset_applied"].startswith("S2X_BRIGHT: blue:0.0001/0;")
+
+
+def test_offset_modes():
+    from aopflow.sentinel2.scaling import OFFSETS, asset_scaling
+
+    item = {"id": "A", "properties": {"s2:processing_baseline": "05.10"},
+            "assets": {"red": {"raster:bands": [{"scale": 0.0001, "offset": 0.0, "nodata": 0}]}}}
+    assert OFFSETS == ("metadata", "baseline", "zero")
+    assert asset_scaling(item, "red").offset == 0.0
+    s = asset_scaling(item, "red", "baseline")
+    assert (s.scale, s.offset, s.source) == (0.0001, -0.1, "baseline 05.10")
+    assert asset_scaling(item, "red", "zero").offset == 0.0
+    del item["properties"]["s2:processing_baseline"]
+    with pytest.raises(ConfigError, match="sentinel2.offset is 'baseline' but item A has no s2:processing_baseline"):
+        asset_scaling(item, "red", "baseline")
+    with pytest.raises(ConfigError, match="Unknown sentinel2.offset 'meta'"):
+        asset_scaling(item, "red", "meta")
+
+
+@pytest.fixture(scope="module")
+def wrong_offset_demo(tmp_path_factory):
+    """Generated scenes of a 1 x 1 km site with wrong offset metadata (Earth Search #66/#71):
+    2024-06-15 harmonized DNs (no +1000) whose raster:bands say -0.1; 2024-08-04 the opposite,
+    DNs with the +1000 offset (baseline 05.11) whose raster:bands say 0."""
+    from aopflow.demo.aop import SiteSpec
+    from aopflow.demo.sentinel2 import S2DemoSpec, S2Scene, demo_items, write_demo_scenes
+
+    root = tmp_path_factory.mktemp("wrongoffset")
+    aop = SiteSpec(shape=(1, 1))
+    scenes = (S2Scene("2024-06-15", swath=("none", 0), dn_offset=0.0, stated_offset=-0.1),
+              S2Scene("2024-08-04", swath=("none", 0), stated_offset=0.0))
+    write_demo_scenes(aop, S2DemoSpec(scenes=scenes, margin_m=500), root / "demo")
+    grid = SiteGrid.from_bounds(aop.epsg, (500000.0, 4100000.0, 501000.0, 4101000.0), 10)
+    return root, grid, {it["properties"]["datetime"][:10]: it for it in demo_items(root / "demo")}
+
+
+BANDS4 = ["blue", "green", "red", "nir"]
+
+
+def _against_truth(root, date, refl, nd):
+    from aopflow.demo.sentinel2 import BAND_KEYS, load_truth
+
+    truth = load_truth(root / "demo", date, MASK, 10)
+    np.testing.assert_array_equal(refl, truth["reflectance"][[BAND_KEYS.index(b) for b in BANDS4]].astype(np.float32))
+    np.testing.assert_allclose(nd, truth["ndvi"], atol=1e-6, equal_nan=True)
+    return truth
+
+
+def test_harmonized_dns_with_offset_metadata_are_flagged_and_zero_fixes_them(wrong_offset_demo, tmp_path, caplog):
+    root, grid, items = wrong_offset_demo
+    it = items["2024-06-15"]
+    assert it["assets"]["red"]["raster:bands"][0]["offset"] == -0.1
+    with caplog.at_level("WARNING", logger="aopflow.sentinel2.scaling"):
+        refl, nd, row = _process(tmp_path / "m", grid, [it], BANDS4)
+    assert row["scaling_flag"] == "true"
+    warned = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records
+              if "below zero after scale" in r.getMessage()}
+    # Vegetation's blue and red (about 0.05) fall below zero: > 5 % of the land in both.
+    assert {f"item {it['id']} band blue", f"item {it['id']} band red"} <= set(warned)
+    assert "Likely cause: an offset that does not fit the DNs: they look already harmonized" in warned[
+        f"item {it['id']} band red"]
+    assert float(row["negative_share"]) > 0.2 and "red" in row["scaling_note"]
+    from aopflow.demo.sentinel2 import BAND_KEYS, load_truth
+
+    t = load_truth(root / "demo", "2024-06-15", MASK, 10)
+    np.testing.assert_allclose(refl, t["reflectance"][[BAND_KEYS.index(b) for b in BANDS4]] - 0.1, atol=1e-6)
+    assert np.isnan(nd).mean() > 0.2  # NDVI no data where red or NIR went negative, never outside [-1, 1]
+    assert np.nanmin(nd) >= -1 and np.nanmax(nd) <= 1
+    # sentinel2.offset: zero gives the truth, unflagged.
+    refl, nd, row = _process(tmp_path / "z", grid, [it], BANDS4, offset="zero")
+    _against_truth(root, "2024-06-15", refl, nd)
+    assert row["scaling_flag"] == "false" and row["scaling_note"] == ""
+    assert float(row["negative_share"]) < 0.05
+
+
+def test_offset_dns_with_zero_metadata_are_flagged_and_baseline_fixes_them(wrong_offset_demo, tmp_path, caplog):
+    """The opposite error: every reflectance 0.1 too bright, so nothing goes negative; the
+    metadata offset disagrees with the processing baseline, which flags the date."""
+    root, grid, items = wrong_offset_demo
+    it = items["2024-08-04"]
+    assert it["assets"]["red"]["raster:bands"][0]["offset"] == 0.0
+    assert it["properties"]["s2:processing_baseline"] == "05.11"
+    with caplog.at_level("WARNING", logger="aopflow.sentinel2.scaling"):
+        refl, nd, row = _process(tmp_path / "m", grid, [it], BANDS4)
+    from aopflow.demo.sentinel2 import BAND_KEYS, load_truth
+
+    t = load_truth(root / "demo", "2024-08-04", MASK, 10)
+    np.testing.assert_allclose(refl, t["reflectance"][[BAND_KEYS.index(b) for b in BANDS4]] + 0.1, atol=1e-6)
+    assert float(row["negative_share"]) == 0  # the negative check alone cannot see it
+    assert row["scaling_flag"] == "true"
+    assert row["scaling_note"] == (f"{it['id']}: raster:bands offset blue 0, green 0, red 0, nir 0 differs from "
+                                   "the baseline's -0.1")
+    assert any(f"item {it['id']} asset red: raster:bands offset 0 differs from baseline 05.11's -0.1" in r.getMessage()
+               for r in caplog.records)
+    refl, nd, row = _process(tmp_path / "b", grid, [it], BANDS4, offset="baseline")
+    _against_truth(root, "2024-08-04", refl, nd)
+    assert row["scaling_flag"] == "false" and row["scale_offset_applied"].endswith("nir:0.0001/-0.1")

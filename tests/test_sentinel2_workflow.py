@@ -102,7 +102,9 @@ def test_per_date_products_equal_truth(stac_run, s2_demo):
             np.testing.assert_array_equal(refl, tr)
             np.testing.assert_allclose(nd[0], truth["ndvi"], atol=1e-6, equal_nan=True)
         frac = float(r["valid_fraction"])
-        assert frac == pytest.approx(np.isfinite(nd[0]).mean(), abs=1e-6)
+        # Valid: cloud-free reflectance; its NDVI is no data only where red or NIR is negative.
+        assert frac == pytest.approx(np.isfinite(refl).all(axis=0).mean(), abs=1e-6)
+        assert np.isfinite(nd[0]).mean() <= frac + 1e-6 and r["scaling_flag"] == "false"  # frac: 6 decimals
 
 
 def test_ndvi_right_before_and_after_baseline_0400(stac_run, s2_demo):

@@ -239,8 +239,39 @@ def test_ndvi_matches_hand_computation(site_002, tmp_path):
         r, n = t.meta.nearest_bands([660, 860])
         raw = t.read_bands([r, n]).astype(float)
         got = src.read(1)
-    expect = (raw[..., 1] - raw[..., 0]) / (raw[..., 1] + raw[..., 0])
-    np.testing.assert_allclose(got, expect, rtol=1e-5)
+    red, nir = raw[..., 0], raw[..., 1]
+    ok = (red >= 0) & (nir >= 0) & ((red > 0) | (nir > 0))  # -9999 no data is negative
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expect = np.where(ok, (nir - red) / (nir + red), np.nan)
+    assert (~ok).sum() > 0 and ok.sum() > 1000
+    np.testing.assert_allclose(got, expect, rtol=1e-6)
+    assert np.nanmin(got) >= -1 and np.nanmax(got) <= 1
+
+
+def test_ndvi_rule_on_hand_set_pixels(tmp_path):
+    """NDVI is no data where red or NIR is negative or both are zero (docs/ndvi.md)."""
+    spec = tiny_spec(shape=(1, 1), pixels=20, bands=100)
+    t = spec.tile_ids()[0]
+    h5 = write_tile(spec, t, tmp_path)
+    with NeonTile(h5) as tile:
+        r, n = tile.meta.nearest_bands([660, 860])
+    # (red DN, NIR DN) -> NDVI; DN = 10000 x reflectance.
+    cases = [((500, 3000), 2500 / 3500),  # normal
+             ((-50, 20), np.nan),  # negative red (the plain ratio: 70 / -30 = -2.33)
+             ((400, -30), np.nan),  # negative NIR
+             ((0, 0), np.nan),  # both zero
+             ((0, 2500), 1.0), ((1200, 0), -1.0),  # one zero: the bounds
+             ((-9999, 3000), np.nan),  # no data
+             ((2, 3), 0.2)]
+    with h5py.File(h5, "r+") as f:
+        d = f[f"{spec.site}/Reflectance/Reflectance_Data"]
+        for j, ((red, nir), _) in enumerate(cases):
+            d[3, j, r] = red
+            d[3, j, n] = nir
+    with rasterio.open(ndvi_tile(h5, tmp_path / "n.tif", tile_id=t)) as src:
+        got = src.read(1)
+    np.testing.assert_allclose(got[3, :len(cases)], np.array([v for _, v in cases], np.float32), rtol=1e-7)
+    assert np.nanmin(got) >= -1 and np.nanmax(got) <= 1
 
 
 # --- Rare materials (issue 11): the only pure pixels of a material are one 4 x 4 patch -------

@@ -12,6 +12,11 @@ nearest the AOP flight date (the most frequent date of the ``Acqusition_Date`` a
 over the valid pixels of the site's tiles, read with :class:`aopflow.neon.reader.NeonTile`;
 ties go to the earlier date).
 
+Both NDVI rasters follow the project's NDVI rule (:mod:`aopflow.ndvi`: no data where red or NIR
+is negative or both are zero, so values in [-1, 1]); a raster with a value outside [-1, 1] (made
+before that rule) is refused with an error that says to remake it. A block mean of values in
+[-1, 1] stays in [-1, 1].
+
 Statistics over the pixels valid in both (:func:`fit_stats`): ordinary least squares of
 Sentinel-2 NDVI (y) on AOP NDVI (x): ``slope``, ``intercept``, ``r2`` (squared Pearson
 correlation), ``rmse`` = sqrt(mean((y - x)^2)) and ``bias`` = mean(y - x), both about the 1:1
@@ -49,6 +54,7 @@ from rasterio.windows import Window
 
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import write_png
+from aopflow.ndvi import check_ndvi_range
 from aopflow.sentinel2.dates import parse_date
 from aopflow.aggregate import block_aggregate, downscale_factor
 
@@ -130,7 +136,8 @@ def aop_on_grid(
     """Block mean of the AOP NDVI mosaic on a coarser grid aligned with it.
 
     Args:
-        aop_path: AOP NDVI GeoTIFF (1 band, any float/int dtype, nodata/NaN masked).
+        aop_path: AOP NDVI GeoTIFF (1 band, any float/int dtype, nodata/NaN masked; values
+            in [-1, 1], else InputDataError: see :mod:`aopflow.ndvi`).
         crs, transform, shape: the target grid (``(rows, cols)``); its pixel size a whole
             multiple of the AOP pixel size and its corner on an AOP pixel edge.
         min_valid_fraction: a block needs at least this fraction of valid AOP pixels (AOP
@@ -167,6 +174,7 @@ def aop_on_grid(
                 vals = data.astype(np.float32)
                 if nodata is not None and not math.isnan(nodata):
                     vals[data == nodata] = np.nan
+                check_ndvi_range(vals, f"AOP NDVI {aop_path}")
                 block[rr0 - ar0:rr1 - ar0, cc0 - ac0:cc1 - ac0] = vals
             out[r:r + nr] = block_aggregate(block, (fy, fx), "mean", None,
                                             min_valid_fraction=min_valid_fraction)
@@ -255,6 +263,7 @@ def _read_s2_ndvi(path) -> tuple[np.ndarray, object, Affine]:
         s2 = src.read(1, out_dtype="float32")
         if src.nodata is not None and not math.isnan(src.nodata):
             s2[s2 == src.nodata] = np.nan
+        check_ndvi_range(s2, f"Sentinel-2 NDVI {path}")
         return s2, src.crs, src.transform
 
 

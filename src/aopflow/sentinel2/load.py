@@ -4,7 +4,9 @@ Each item is loaded on its own with ``odc.stac.load(geobox=<site grid>)`` (dask,
 reads only the COG windows that overlap the grid (HTTP range requests) and reprojects a scene of
 another UTM zone onto it. Items are loaded one by one because their scale/offset may differ (a
 date can mix processing baselines) and odc-stac returns raw DN: each item is converted to
-reflectance with its own scale/offset (exactly once) and masked (any band's nodata, SCL in
+reflectance with its own scale/offset (exactly once; ``sentinel2.offset`` chooses where the
+offset comes from), checked for plausibility (:func:`aopflow.sentinel2.scaling.check_item`: the
+share of its valid land pixels below zero, per band) and masked (any band's nodata, SCL in
 ``mask_classes``) *before* same-day items are merged, so a pixel cloudy in one scene can be filled
 from the other. Merge order: items already in the grid's CRS first (their pixels are exact, no
 resampling), then by time and id; the first valid value wins.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 import warnings
@@ -24,7 +27,15 @@ import numpy as np
 
 from aopflow.errors import DownloadError, InputDataError
 from aopflow.sentinel2.grid import SiteGrid
-from aopflow.sentinel2.scaling import SCL_ASSET, Scaling, item_scalings, to_reflectance
+from aopflow.sentinel2.scaling import (
+    NEGATIVE_SHARE_MAX,
+    SCL_ASSET,
+    ItemCheck,
+    Scaling,
+    check_item,
+    item_scalings,
+    to_reflectance,
+)
 from aopflow.sentinel2.search import item_epsg, item_datetime
 
 log = logging.getLogger(__name__)
@@ -53,12 +64,14 @@ _THIRD_PARTY_WARNINGS = (
 @dataclass
 class DateProduct:
     """One date on the site grid: ``reflectance`` float32 (bands, rows, cols) with NaN where
-    masked; ``bands`` asset keys; per-item notes for the log."""
+    masked; ``bands`` asset keys; the items merged, the scale/offset applied to each and the
+    plausibility check of each (``checks``, item order)."""
 
     reflectance: np.ndarray
     bands: list[str]
     items: list[str] = field(default_factory=list)
     scalings: dict[str, dict[str, Scaling]] = field(default_factory=dict)
+    checks: list[ItemCheck] = field(default_factory=list)
 
     @property
     def valid(self) -> np.ndarray:
@@ -67,15 +80,21 @@ class DateProduct:
     def band(self, key: str) -> np.ndarray:
         return self.reflectance[self.bands.index(key)]
 
-
-def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
-    """(nir - red) / (nir + red) in float32; NaN where either is NaN or the sum is 0."""
-    red = red.astype(np.float32)
-    nir = nir.astype(np.float32)
-    s = nir + red
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(s != 0, (nir - red) / s, np.nan).astype(np.float32)
-    return out
+    def scaling_columns(self) -> dict[str, str]:
+        """The date's scaling columns of ``summary.csv`` (see :mod:`aopflow.sentinel2.dates`):
+        ``negative_share`` (the largest share of valid land pixels below zero over the items
+        and bands, 6 decimals; empty when no item had a land pixel), ``scaling_flag``
+        (``true`` when an item is suspect: a band above ``sentinel2.negative_share_max``, or a
+        ``raster:bands`` offset that disagrees with the processing baseline), ``scaling_note``
+        (the reasons) and ``scale_offset_applied`` (per item, the scale/offset used)."""
+        shares = [v for c in self.checks for v in c.shares.values() if not math.isnan(v)]
+        return {
+            "negative_share": f"{max(shares):.6f}" if shares else "",
+            "scaling_flag": str(any(c.suspect for c in self.checks)).lower(),
+            "scaling_note": "; ".join(n for c in self.checks for n in c.notes()),
+            "scale_offset_applied": " | ".join(f"{i}: " + ";".join(f"{b}:{s.label()}" for b, s in sc.items())
+                                               for i, sc in self.scalings.items()),
+        }
 
 
 @contextlib.contextmanager
@@ -161,9 +180,12 @@ def merge_order(items: Sequence[dict], grid: SiteGrid) -> list[dict]:
 
 
 def load_date(items: Sequence[dict], grid: SiteGrid, bands: Sequence[str], mask_classes: Sequence[int], *,
+              offset: str = "metadata", negative_share_max: float = NEGATIVE_SHARE_MAX,
               threads: int = 1, max_connections: int = 4, chunk: int = 1024, retries: int = 3) -> DateProduct:
-    """Reflectance of one date on ``grid`` (see module docstring). ``threads`` dask threads read
-    in parallel, at most ``max_connections`` at a time (each reading thread holds one connection)."""
+    """Reflectance of one date on ``grid`` (see module docstring). ``offset`` is
+    ``sentinel2.offset`` and ``negative_share_max`` ``sentinel2.negative_share_max`` (see
+    :mod:`aopflow.sentinel2.scaling`). ``threads`` dask threads read in parallel, at most
+    ``max_connections`` at a time (each reading thread holds one connection)."""
     workers = max(1, min(threads, max_connections))
     out = np.full((len(bands), *grid.shape), np.nan, dtype=np.float32)
     filled = np.zeros(grid.shape, dtype=bool)
@@ -171,10 +193,11 @@ def load_date(items: Sequence[dict], grid: SiteGrid, bands: Sequence[str], mask_
     mask_classes = np.asarray(sorted(set(int(c) for c in mask_classes)), dtype=np.int64)
     with _gdal_env(workers):
         for it in merge_order(items, grid):
-            scal = item_scalings(it, bands)
+            scal = item_scalings(it, bands, offset)
             dn = load_item_dn(it, grid, bands, threads=workers, chunk=chunk, retries=retries)
             refl = np.stack([to_reflectance(dn[b], scal[b]) for b in bands])
             scl = dn[SCL_ASSET]
+            prod.checks.append(check_item(it, scal, dict(zip(bands, refl)), scl, max_share=negative_share_max))
             ok = np.all(np.isfinite(refl), axis=0) & (scl != 0) & ~np.isin(scl, mask_classes)
             take = ok & ~filled
             out[:, take] = refl[:, take]

@@ -18,10 +18,12 @@ import numpy as np
 
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import atomic_path
+from aopflow.ndvi import normalized_difference
 from aopflow.sentinel2 import dates as s2dates
 from aopflow.sentinel2 import search as s2search
 from aopflow.sentinel2.grid import SiteGrid, site_grid
-from aopflow.sentinel2.load import load_date, ndvi, write_cog
+from aopflow.sentinel2.load import load_date, write_cog
+from aopflow.sentinel2.scaling import NEGATIVE_SHARE_MAX
 
 log = logging.getLogger(__name__)
 
@@ -98,47 +100,66 @@ def date_items(items_json, date: str, lon: float | None = None, assets: Sequence
 
 
 def process_date(grid_json, items: Sequence[dict], date: str, reflectance_tif, ndvi_tif, summary_csv, *,
-                 bands: Sequence[str], mask_classes: Sequence[int], threads: int = 1, max_connections: int = 4) -> Path:
-    """One solar date: load ``items`` onto the grid, write reflectance/NDVI COGs and the summary."""
+                 bands: Sequence[str], mask_classes: Sequence[int], offset: str = "metadata",
+                 negative_share_max: float = NEGATIVE_SHARE_MAX, threads: int = 1, max_connections: int = 4) -> Path:
+    """One solar date: load ``items`` onto the grid (scale/offset per ``offset``, each item's
+    scaling checked against ``negative_share_max``), write reflectance/NDVI COGs and the
+    date's ``summary.csv`` row (valid fraction and scaling columns, collected by
+    :func:`summarise`). NDVI follows :func:`aopflow.ndvi.normalized_difference`."""
     grid = SiteGrid.read(grid_json)
-    log.info("date %s: items %s; bands %s; mask SCL classes %s; %d thread(s), <= %d connection(s)", date,
-             [it["id"] for it in items], list(bands), list(mask_classes), threads, max_connections)
-    prod = load_date(items, grid, bands, mask_classes, threads=threads, max_connections=max_connections)
-    nd = ndvi(prod.band("red"), prod.band("nir"))
-    nd[~prod.valid] = np.nan
+    log.info("date %s: items %s; bands %s; mask SCL classes %s; sentinel2.offset %s; %d thread(s), "
+             "<= %d connection(s)", date, [it["id"] for it in items], list(bands), list(mask_classes), offset,
+             threads, max_connections)
+    prod = load_date(items, grid, bands, mask_classes, offset=offset, negative_share_max=negative_share_max,
+                     threads=threads, max_connections=max_connections)
+    nd = normalized_difference(prod.band("nir"), prod.band("red"))
     n_valid = int(prod.valid.sum())
     n_area = grid.width * grid.height
+    scaling = prod.scaling_columns()
     tags = {"date": date, "items": ";".join(prod.items), "mask_classes": ",".join(map(str, mask_classes)),
-            "scale_offset": " | ".join(f"{i}: " + ";".join(f"{b}:{s.label()}" for b, s in sc.items())
-                                        for i, sc in prod.scalings.items())}
+            "scale_offset": scaling["scale_offset_applied"], "offset_source": offset,
+            "scaling_flag": scaling["scaling_flag"]}
     write_cog(reflectance_tif, prod.reflectance, grid, band_names=list(bands), tags=tags, threads=threads)
     write_cog(ndvi_tif, nd, grid, band_names=["ndvi"], tags=tags, threads=threads)
     frac = n_valid / n_area if n_area else 0.0
-    log.info("date %s: %d of %d pixels valid (%.3f)", date, n_valid, n_area, frac)
-    row = {"date": date, "valid_fraction": f"{frac:.6f}", "n_valid": n_valid, "n_area_pixels": n_area}
+    log.info("date %s: %d of %d pixels valid (%.3f), %d with an NDVI", date, n_valid, n_area, frac,
+             int(np.isfinite(nd).sum()))
+    if scaling["scaling_flag"] == "true":
+        log.warning("date %s: scaling flagged: %s", date, scaling["scaling_note"])
+    row = {"date": date, "valid_fraction": f"{frac:.6f}", "n_valid": n_valid, "n_area_pixels": n_area, **scaling}
     return s2dates.write_dates_csv([row], summary_csv, s2dates.SUMMARY_COLUMNS)
 
 
 def summarise(dates_csv, summary_csvs: Sequence[str | os.PathLike], out_csv, *, min_valid_fraction: float) -> Path:
-    """``date_summary.csv``: dates.csv + valid_fraction + used (valid_fraction >= min_valid_fraction)."""
+    """``date_summary.csv``: the search's ``dates.csv`` + each date's ``valid_fraction`` and
+    scaling columns from its per-date ``summary.csv`` + ``used`` (valid_fraction >=
+    min_valid_fraction); see :mod:`aopflow.sentinel2.dates`."""
     rows = s2dates.read_dates_csv(dates_csv)
-    fracs = {}
+    per_date = {}
     for p in summary_csvs:
-        for r in s2dates.read_dates_csv(p):
-            fracs[r["date"]] = float(r["valid_fraction"])
+        for r in s2dates.read_summary_csv(p):
+            per_date[r["date"]] = r
     for r in rows:
-        if r["date"] not in fracs:
+        if r["date"] not in per_date:
             raise InputDataError(f"{dates_csv}: date {r['date']} has no per-date summary among the inputs.")
-        r["valid_fraction"] = f"{fracs[r['date']]:.6f}"
-        r["used"] = str(fracs[r["date"]] >= min_valid_fraction).lower()
+        d = per_date[r["date"]]
+        frac = float(d["valid_fraction"])
+        r["valid_fraction"] = f"{frac:.6f}"
+        r["used"] = str(frac >= min_valid_fraction).lower()
+        r.update({k: d[k] for k in s2dates.SCALING_COLUMNS})
     unused = [r["date"] for r in rows if r["used"] == "false"]
     if unused:
         log.info("dates below min_valid_fraction %g (listed, not used downstream): %s", min_valid_fraction, unused)
+    flagged = [r["date"] for r in rows if r["scaling_flag"] == "true"]
+    if flagged:
+        log.warning("dates whose scaling is doubtful (scaling_flag; still used if valid, see scaling_note and "
+                    "their s2_date logs; sentinel2.offset overrides the offset): %s", flagged)
     return s2dates.write_dates_csv(rows, out_csv, s2dates.DATE_SUMMARY_COLUMNS)
 
 
 def ndvi_figure(date_summary_csv, ndvi_tifs: Sequence[str | os.PathLike], png, *, ncols: int = 4) -> Path:
-    """Small multiples of every date's NDVI (masked pixels grey; unused dates' titles say so)."""
+    """Small multiples of every date's NDVI (masked pixels grey; the titles of unused dates and of
+    dates with a flagged scaling say so)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -170,8 +191,9 @@ def ndvi_figure(date_summary_csv, ndvi_tifs: Sequence[str | os.PathLike], png, *
         r = rows.get(date, {})
         frac = r.get("valid_fraction", float("nan"))
         used = r.get("used", True)
-        ax.set_title(f"{date}  valid {frac:.0%}" + ("" if used else " (not used)"), fontsize=9,
-                     color="black" if used else "#b00000")
+        flag = " scaling?" if r.get("scaling_flag") else ""
+        ax.set_title(f"{date}  valid {frac:.0%}" + ("" if used else " (not used)") + flag, fontsize=9,
+                     color="black" if used and not flag else "#b00000")
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(paths):]:
         ax.set_axis_off()

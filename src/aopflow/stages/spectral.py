@@ -25,6 +25,7 @@ from aopflow.candidates import SkewerCandidates, StreamingSample
 from aopflow.clean import CleanSpec, tile_good_bands, valid_mask
 from aopflow.errors import ConfigError, SiteError
 from aopflow.io import atomic_path
+from aopflow.ndvi import normalized_difference
 from aopflow.neon.reader import NeonTile, check_tile_in_cell
 from aopflow.products import CLASS_NODATA
 from aopflow.raster import write_geotiff
@@ -300,7 +301,13 @@ def ndvi_tile(
     nir_nm: float = 860.0,
     threads: int = 1,
 ) -> Path:
-    """NDVI = (NIR - red) / (NIR + red) from the bands nearest ``red_nm``/``nir_nm`` (float32).
+    """NDVI ``(rows, cols)`` float32 (NaN = no data) of the bands nearest ``red_nm``/``nir_nm``.
+
+    The project's NDVI rule (:func:`aopflow.ndvi.normalized_difference`, ``docs/ndvi.md``):
+    (NIR - red) / (NIR + red), no data where either reflectance is negative (dark water and
+    shadow pixels whose noise goes below zero), both are zero, or either is the tile's
+    no-data value; so every value is in [-1, 1]. It is computed on the integer DNs: the
+    reflectance scale factor cancels and there is no offset.
 
     ``threads``: the job's threads, used to decode the two bands' chunks."""
     with NeonTile(h5_path, threads=threads) as tile:
@@ -309,12 +316,9 @@ def ndvi_tile(
             check_tile_in_cell(meta, tile_id)
         red_b, nir_b = meta.nearest_bands([red_nm, nir_nm])
         raw = tile.read_bands([red_b, nir_b])
-    red = raw[..., 0].astype(np.float32)
-    nir = raw[..., 1].astype(np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi = (nir - red) / (nir + red)  # the scale factor cancels
-    bad = (raw[..., 0] == meta.nodata) | (raw[..., 1] == meta.nodata) | ~np.isfinite(ndvi)
-    ndvi[bad] = np.nan
+    red, nir = raw[..., 0], raw[..., 1]
+    ndvi = normalized_difference(nir, red)
+    ndvi[(red == meta.nodata) | (nir == meta.nodata)] = np.nan  # also a non-negative no-data value
     return write_geotiff(out_path, ndvi, crs=meta.epsg, transform=meta.transform, nodata=float("nan"),
                          band_names=[f"NDVI ({meta.wavelengths[nir_b]:.0f}, {meta.wavelengths[red_b]:.0f} nm)"])
 

@@ -90,7 +90,7 @@ def item_dict(spec: S2DemoSpec, sc: GeneratedScene, scene_dir: Path,
         "s2:datatake_type": "INS-NOBS",
         "s2:sequence": "0",
         "datetime": f"{s.day.isoformat()}T{s.time}000Z",
-        "earthsearch:boa_offset_applied": sc.offset != 0.0,
+        "earthsearch:boa_offset_applied": s.metadata_offset != 0.0,
         "processing:software": {"aopflow-demo-sentinel2": "1"},
         "updated": f"{gen.isoformat()}T23:59:00.000Z",
     }
@@ -109,7 +109,7 @@ def item_dict(spec: S2DemoSpec, sc: GeneratedScene, scene_dir: Path,
             "proj:shape": [g.height, g.width],
             "proj:transform": list(g.transform(10.0))[:6],
             "raster:bands": [{"nodata": 0, "data_type": "uint16", "bits_per_sample": 15,
-                              "spatial_resolution": 10, "scale": SCALE, "offset": sc.offset}],
+                              "spatial_resolution": 10, "scale": SCALE, "offset": s.metadata_offset}],
             "roles": ["data", "reflectance"],
         }
         if drop:

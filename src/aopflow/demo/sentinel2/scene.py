@@ -19,7 +19,7 @@ from pyproj import Transformer
 
 from aopflow.demo.aop import SiteSpec
 from aopflow.demo.sentinel2.bands import BAND_KEYS, spectra_on
-from aopflow.demo.sentinel2.encoding import boa_offset, encode_dn
+from aopflow.demo.sentinel2.encoding import encode_dn
 from aopflow.demo.sentinel2.grid import SceneGrid, mgrs_tile, scene_grid, site_bounds, to_site
 from aopflow.demo.sentinel2.landscape import bump_field, landscape
 from aopflow.demo.sentinel2.spec import S2DemoSpec, S2Scene
@@ -43,7 +43,7 @@ class GeneratedScene:
     grid: SceneGrid
     dn: dict[str, np.ndarray]  # asset -> uint16 (height, width)
     scl: np.ndarray  # uint8 (height/2, width/2)
-    offset: float
+    offset: float  # the DNs' true encoding offset (the truth decodes with it)
     mgrs: tuple[int, str, str]
     footprint: list[tuple[float, float]] = field(default_factory=list)  # lon, lat ring
 
@@ -141,7 +141,7 @@ def make_scene(spec: S2DemoSpec, aop: SiteSpec, s: S2Scene, k: int, cache: dict)
     refl[thick] = bright[:, None] * np.array([1.0, 0.98, 0.97, 0.95], np.float32)
     refl[cl10 == 10] += np.float32(0.06)
     refl[scl10 == 3] *= np.float32(0.35)
-    offset = boa_offset(s.processing_baseline)
+    offset = s.encoding_offset
     valid10 = scl10 != 0
     dn = {}
     for b, key in enumerate(BAND_KEYS):

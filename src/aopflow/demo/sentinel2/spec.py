@@ -25,6 +25,13 @@ class S2Scene:
     line crossing the site's southern edge at ``site xmin + position * site width`` (site CRS);
     ``("none", 0)`` for no edge. ``baseline``: processing baseline (None = from the date).
     ``defective``: a few saturated/defective pixels (SCL 1).
+    ``dn_offset``: the reflectance offset the DNs are really encoded with (None = the
+    baseline's BOA offset); ``stated_offset``: the offset written into ``raster:bands`` (None =
+    ``dn_offset``). They differ in an item with wrong offset metadata (Earth Search
+    earth-search#66/#71): ``dn_offset=0.0, stated_offset=-0.1`` on a baseline >= 04.00 is an
+    item whose DNs are already harmonized but whose metadata says -0.1;
+    ``stated_offset=0.0`` on such a baseline is the opposite (DNs with the +1000 offset,
+    metadata 0).
     """
 
     date: str
@@ -36,6 +43,8 @@ class S2Scene:
     baseline: str | None = None
     defective: bool = False
     time: str = "18:42:31.024"
+    dn_offset: float | None = None
+    stated_offset: float | None = None
 
     @property
     def day(self) -> dt.date:
@@ -44,6 +53,16 @@ class S2Scene:
     @property
     def processing_baseline(self) -> str:
         return self.baseline or baseline_for_date(self.day)
+
+    @property
+    def encoding_offset(self) -> float:
+        """The offset the DNs are encoded with: ``dn_offset``, else the baseline's."""
+        return boa_offset(self.processing_baseline) if self.dn_offset is None else float(self.dn_offset)
+
+    @property
+    def metadata_offset(self) -> float:
+        """The offset written into the assets' ``raster:bands``."""
+        return self.encoding_offset if self.stated_offset is None else float(self.stated_offset)
 
 
 #: The default demo: seven dates in 2024-04-01/2024-10-31 (all baseline >= 04.00), eight items.

@@ -4,7 +4,8 @@ Per site pixel (10 m) the value of the first of the date's scenes (the site's zo
 whose pixel containing the site pixel centre has data, decoded as ``DN * 0.0001 + offset``
 (float64, stored float32), i.e. what a nearest-neighbour load with "first valid" fusing
 returns. At a coarser ``resolution`` that is a multiple of 10 m each pixel is the mean of its
-10 m block, NaN if any of the block is masked (NDVI from the block-mean red and nir); at other
+10 m block, NaN if any of the block is masked (NDVI from the block-mean red and nir, by the
+project's NDVI rule, :mod:`aopflow.ndvi`); at other
 divisors of 1000 m (e.g. 25 m) the 10 m pixel holding the pixel centre.
 
 Files per date: ``truth/{YYYY-MM-DD}/{reflectance,ndvi}.tif`` at the configured resolution
@@ -31,6 +32,7 @@ from aopflow.demo.sentinel2.encoding import SCALE
 from aopflow.demo.sentinel2.grid import site_grid
 from aopflow.errors import ConfigError
 from aopflow.io import atomic_path
+from aopflow.ndvi import normalized_difference
 
 if TYPE_CHECKING:
     from aopflow.demo.sentinel2.scene import GeneratedScene
@@ -85,6 +87,10 @@ def mask_and_aggregate(refl10: np.ndarray, scl10: np.ndarray, mask_classes: Iter
                        resolution: float) -> tuple[np.ndarray, np.ndarray]:
     """(reflectance (4, H, W), ndvi (H, W)) float64 at ``resolution`` from the native truth.
 
+    NDVI follows the project's rule (:func:`aopflow.ndvi.normalized_difference`: no data where
+    red or NIR is negative or both are zero), computed in float64, its values rounded to
+    float32 (the dtype of the pipeline's NDVI).
+
     Masked where SCL is in ``mask_classes`` or there is no data. At a multiple of 10 m each
     pixel is the mean of its 10 m block, NaN if any of the block is masked; at other
     resolutions (e.g. 25 m) the 10 m pixel holding each pixel centre (a nearest sampling; such
@@ -103,9 +109,7 @@ def mask_and_aggregate(refl10: np.ndarray, scl10: np.ndarray, mask_classes: Iter
         cols = np.floor((np.arange(int(round(w * 10 / resolution))) + 0.5) * k).astype(int)
         r = r[:, rows][:, :, cols]
     red, nir = r[BAND_KEYS.index("red")], r[BAND_KEYS.index("nir")]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi = (nir - red) / (nir + red)
-    return r, ndvi
+    return r, normalized_difference(nir, red).astype(np.float64)
 
 
 def _write_grid_tif(path: Path, arr: np.ndarray, aop: SiteSpec, res: float, dtype: str,

@@ -3,7 +3,8 @@
 Files (``out_dir``): ``items.json`` (ItemCollection, written last), ``collection.json``,
 ``scenes/{item_id}/{asset}.tif`` (COGs), ``truth/{date}/...`` (see
 :mod:`aopflow.demo.sentinel2.truth`) and ``truth/truth.json`` (per date: item ids, baselines,
-offsets, cloud cover, valid fraction over the site).
+offsets the DNs are encoded with and those their metadata states, cloud cover, valid fraction
+over the site).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def write_demo_scenes(aop_spec: SiteSpec, s2_spec: S2DemoSpec, out_dir: str | Pa
             "epsg": [sc.grid.epsg for sc in group],
             "processing_baselines": [sc.scene.processing_baseline for sc in group],
             "offsets": [sc.offset for sc in group],
+            "metadata_offsets": [sc.scene.metadata_offset for sc in group],
             "cloud_cover": [it["properties"]["eo:cloud_cover"] for it in items
                             if it["id"] in {sc.item_id for sc in group}],
             "valid_fraction": valid_fraction,
