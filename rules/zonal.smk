@@ -1,5 +1,8 @@
 # Zonal statistics at field plots (whole plots, on the site mosaics or user rasters).
-# Module: aopflow.stages.zonal.
+# Module: aopflow.stages.zonal. Helpers in zonal_common.smk.
+
+
+include: "zonal_common.smk"
 
 
 rule zonal:
