@@ -9,19 +9,18 @@
 # add one include: line to the Snakefile. Nothing here changes.
 import functools
 import os
-from pathlib import Path
 
 from snakemake.utils import validate
 
 from aopflow import startup
 from aopflow.smk import JOB_ENVIRONMENT
 from aopflow.neon import naming
-from aopflow.neon.listing import read_tile_listing
 from aopflow.neon.layers import canonical_layer, layer_product_name
 from aopflow.neon.selection import select_subset
 from aopflow.products import SPECTRAL_PRODUCTS, product
 from aopflow.stages import demo as aop_demo
 from aopflow.stages import tiles as aop_site
+from aopflow.zonal import zonal_rasters
 
 validate(config, "../config/schema.yaml")
 
@@ -47,38 +46,16 @@ if config["source"] == "demo":
 elif config["source"] == "local":
     LOCAL_TILES = aop_site.local_tiles(config["local"]["h5_dir"])
 
-# source neon: the NEON products downloaded, by the folder their tiles go to (download.smk);
-# the reflectance listing is the site's tile list.
-NEON_PRODUCTS = {
-    "h5": {"code": config["neon"]["product"], "listing": "tiles", "runtime": 120},
-    "chm": {"code": naming.CHM, "listing": "chm_tiles", "runtime": 60},
-}
-
 
 wildcard_constraints:
     tile=naming.TILE_ID_PATTERN,
-    res=r"\d+",
-    layer="|".join(ANCILLARY) or "none",
-    date=r"\d{4}-\d{2}-\d{2}",
-
-
-@functools.lru_cache(maxsize=8)
-def _read_listing(path, mtime):
-    return {t.tile: t for t in read_tile_listing(path)}
-
-
-def listed_files(folder="h5"):
-    """Tile id -> listed NEON file of a product (after its listing checkpoint has run)."""
-    cp = checkpoints.neon_listing.get(listing=NEON_PRODUCTS[folder]["listing"])
-    path = cp.output[0]
-    return _read_listing(path, os.path.getmtime(path))
 
 
 def site_tiles():
     """The tile ids processed for this site: the `tiles` subset of the source's tiles.
 
     With source neon the listing step applies the subset (so that its size guard counts what
-    is downloaded) and the listing is the site."""
+    is downloaded) and the listing is the site (listed_files, download_common.smk)."""
     if config["source"] == "neon":
         return sorted(listed_files())
     offered = DEMO_NAMES if config["source"] == "demo" else LOCAL_TILES
@@ -132,18 +109,12 @@ def zonal_plots_file(wildcards):
     return f"{OUT}/h5/truth/plots.gpkg" if plots == "demo" else plots
 
 
-def zonal_rasters():
-    """Zonal raster name -> path: site mosaics by name, user GeoTIFFs by their file stem."""
-    out = {}
-    for item in config["zonal"]["rasters"]:
-        if item.endswith((".tif", ".tiff", ".vrt")):
-            out[Path(item).stem] = item
-        else:
-            out[item] = f"{OUT}/mosaic/{item}.tif"
-    return out
-
-
-ZONAL = zonal_rasters() if config["zonal"]["plots"] else {}
+# Zonal raster name -> path (none without plots); the start-up check reads them too.
+ZONAL = (
+    zonal_rasters(config["zonal"]["rasters"], f"{OUT}/mosaic")
+    if config["zonal"]["plots"]
+    else {}
+)
 
 
 def site_mosaics():
@@ -189,12 +160,11 @@ def input_mb(input):
 # with bench/bench_chain.py and per job, see profiles/slurm/README.md): a cube job peaks at
 # 959-1,142 MB for a 543 MB band-chunked .002 file (its raw int16 cube, 852 MB, is held whole)
 # and 415 MB for a 508 MB .001 file; a few-band job at 112-122 MB for either.
+# "bands": h5_to_rgb, h5_to_ancillary, ndvi_tile; "cube": sample_tile, spectral_tile,
+# h5_to_reflectance.
 TILE_MEM = {
-    "bands": {"base": 200, "per_file_mb": 0.2},  # h5_to_rgb, h5_to_ancillary, ndvi_tile
-    "cube": {
-        "base": 300,
-        "per_file_mb": 1.6,
-    },  # sample_tile, spectral_tile, h5_to_reflectance
+    "bands": {"base": 200, "per_file_mb": 0.2},
+    "cube": {"base": 300, "per_file_mb": 1.6},
 }
 
 

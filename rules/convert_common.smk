@@ -1,6 +1,10 @@
 # Helpers of rules/convert.smk (included by it) and rule all's per-tile conversions.
 
 
+wildcard_constraints:
+    layer="|".join(ANCILLARY) or "none",
+
+
 def ancillary_layer_name(wildcards):
     return ANCILLARY[wildcards.layer]
 

@@ -6,6 +6,10 @@ import re
 from aopflow.products import product
 
 
+wildcard_constraints:
+    res=r"\d+",
+
+
 def downscale_method(wildcards):
     return product(wildcards.product).downscale_method
 

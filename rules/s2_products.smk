@@ -66,12 +66,12 @@ if S2["source"]:
             plots=zonal_plots_file,
         output:
             csv=report(
-                f"{OUT}/s2/timeseries/ndvi.csv",
+                f"{OUT}/s2/ndvi_timeseries.csv",
                 caption="../report/s2p_timeseries_table.rst",
                 category="Sentinel-2",
                 labels={"product": "NDVI time series", "item": "table"},
             ),
-            gpkg=f"{OUT}/s2/timeseries/ndvi.gpkg",
+            gpkg=f"{OUT}/s2/ndvi_timeseries.gpkg",
             figure=report(
                 f"{OUT}/figures/s2_ndvi_timeseries.png",
                 caption="../report/s2p_timeseries.rst",
@@ -133,7 +133,7 @@ if S2["source"]:
     rule s2_compare_plots:
         input:
             aop=f"{OUT}/mosaic/ndvi.tif",
-            timeseries=f"{OUT}/s2/timeseries/ndvi.csv",
+            timeseries=f"{OUT}/s2/ndvi_timeseries.csv",
             compare=f"{OUT}/tables/aop_vs_s2.csv",
             plots=zonal_plots_file,
         output:

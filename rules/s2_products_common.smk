@@ -51,8 +51,8 @@ def s2_product_targets():
     plots = bool(config["zonal"]["plots"])
     if plots:
         targets += [
-            f"{OUT}/s2/timeseries/ndvi.csv",
-            f"{OUT}/s2/timeseries/ndvi.gpkg",
+            f"{OUT}/s2/ndvi_timeseries.csv",
+            f"{OUT}/s2/ndvi_timeseries.gpkg",
             f"{OUT}/figures/s2_ndvi_timeseries.png",
         ]
     if config["spectral"]:

@@ -9,6 +9,12 @@ from pathlib import Path
 from aopflow.stages import sentinel2 as s2_stage
 
 S2 = config["sentinel2"]
+
+
+wildcard_constraints:
+    date=r"\d{4}-\d{2}-\d{2}",
+
+
 if S2["source"]:
     # For "a Sentinel-2 pixel is a whole block of AOP pixels" (None: no local tiles yet).
     _aop_pixel = aop_pixel_size()

@@ -2,10 +2,11 @@
 # all's zonal tables and charts. The rasters (ZONAL) and the plots (zonal_plots_file,
 # PLOTS_OPTIONS) are in common.smk: the start-up check and the Sentinel-2 stages read them too.
 from aopflow.products import product
+from aopflow.zonal import RASTER_NAME_PATTERN
 
 
 wildcard_constraints:
-    zname=r"[A-Za-z0-9_.-]+",
+    zname=RASTER_NAME_PATTERN,
 
 
 def zonal_raster(wildcards):

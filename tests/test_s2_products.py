@@ -267,13 +267,13 @@ def test_timeseries_stage_writes_csv_gpkg_and_figure(tmp_path):
     make_dates(tmp_path)
     plots_path = tmp_path / "plots.gpkg"
     make_plots(plots_path)
-    z = tmp_path / "zonal"
+    z = tmp_path / "s2"
     s2_timeseries(tmp_path / "s2/date_summary.csv", ndvi_paths(tmp_path), plots_path,
-                  csv_path=z / "s2_ndvi_timeseries.csv", gpkg_path=z / "s2_ndvi_timeseries.gpkg",
+                  csv_path=z / "ndvi_timeseries.csv", gpkg_path=z / "ndvi_timeseries.gpkg",
                   png_path=tmp_path / "figures/s2_ndvi_timeseries.png", percentiles=[10, 90],
                   stats=["count", "min", "max", "mean", "median", "std"])
-    csv_t = pd.read_csv(z / "s2_ndvi_timeseries.csv")
-    gpkg_t = gpd.read_file(z / "s2_ndvi_timeseries.gpkg")
+    csv_t = pd.read_csv(z / "ndvi_timeseries.csv")
+    gpkg_t = gpd.read_file(z / "ndvi_timeseries.gpkg")
     assert len(csv_t) == len(gpkg_t) == 5 * len(DATES)
     np.testing.assert_allclose(csv_t["mean"], gpkg_t["mean"], equal_nan=True)
     assert gpkg_t.crs == CRS and (gpkg_t.geometry.geom_type == "Polygon").all()

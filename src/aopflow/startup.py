@@ -177,7 +177,9 @@ def check_config(
         check_s2_downscale(s2_names, config["sentinel2"], downscale["resolutions"])
     zonal = config["zonal"]
     if zonal_names:
-        mosaic_names = [r for r in zonal["rasters"] if not r.endswith((".tif", ".tiff", ".vrt"))]
+        from aopflow.zonal import RASTER_FILE_SUFFIXES
+
+        mosaic_names = [r for r in zonal["rasters"] if not r.endswith(RASTER_FILE_SUFFIXES)]
         check_product_names(mosaic_names, mosaics, "zonal.rasters")
         if continuous_zonal:
             check_figure_stat(zonal)
