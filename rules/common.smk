@@ -1,12 +1,10 @@
-# Shared set-up: config validation, the site's tile list, output path roots, memory functions,
-# the start-up check and rule all's targets. Helpers of one stage live next to it, in
-# rules/<stage>_common.smk (included by rules/<stage>.smk).
+# Shared set-up: config validation, the tile list, output path roots, memory functions, the
+# start-up check and rule all's targets. A stage's own helpers live in rules/<stage>_common.smk.
 #
-# Adding a stage (species, brdf, indices, publish, ...): write rules/<stage>.smk (rules only; the
-# linter flags rules and functions in one file) and rules/<stage>_common.smk, which it includes,
-# with the stage's helpers and a <stage>_targets() returning what a plain run should make
-# (paths under OUT; [] when the stage is off), registered with STAGE_TARGETS.append(...). Then
-# add one include: line to the Snakefile. Nothing here changes.
+# Adding a stage (species, brdf, indices, publish, ...): rules/<stage>.smk holds its rules (the
+# linter flags rules and functions in one file) and includes rules/<stage>_common.smk: helpers
+# and <stage>_targets() (what a plain run makes, [] when the stage is off), registered with
+# STAGE_TARGETS.append(<stage>_targets). Then one include: line in the Snakefile; nothing here.
 import functools
 import os
 
@@ -104,9 +102,12 @@ PLOTS_OPTIONS = {
 }
 
 
+DEMO_PLOTS = f"{OUT}/h5/truth/plots.gpkg"  # zonal.plots: demo (made in demo.smk)
+
+
 def zonal_plots_file(wildcards):
     plots = config["zonal"]["plots"]
-    return f"{OUT}/h5/truth/plots.gpkg" if plots == "demo" else plots
+    return DEMO_PLOTS if plots == "demo" else plots
 
 
 # Zonal raster name -> path (none without plots); the start-up check reads them too.

@@ -47,7 +47,7 @@ if S2["source"]:
         log:
             f"{LOGS}/s2_composite/{{s2period}}.log",
         wildcard_constraints:
-            s2period=S2P_PERIOD,
+            s2period=PERIOD_LABEL_PATTERN,
         conda:
             CONDA_ENV
         threads: 1
@@ -90,10 +90,7 @@ if S2["source"]:
             runtime=30,
         params:
             **PLOTS_OPTIONS,
-            stats=config["zonal"]["stats"],
-            percentiles=config["zonal"]["percentiles"],
-            exact=config["zonal"]["exact"],
-            figure_stat=config["zonal"]["figure_stat"],
+            **ZONAL_STATS_OPTIONS,
         script:
             "../scripts/s2p_timeseries.py"
 

@@ -2,10 +2,8 @@
 # package's S2_COMPOSITES, also read by rules/downscale.smk), the period composites' dates and
 # rule all's Sentinel-2 product targets.
 from aopflow.products import S2_COMPOSITES
+from aopflow.sentinel2.composite import PERIOD_LABEL_PATTERN
 from aopflow.sentinel2.composite import group_by_period as s2p_group_by_period
-
-# A period label: a month (2024-05) or a meteorological season (2024-JJA).
-S2P_PERIOD = r"\d{4}-(\d{2}|DJF|MAM|JJA|SON)"
 
 
 def s2_composites(period=None):

@@ -9,6 +9,12 @@ wildcard_constraints:
     zname=RASTER_NAME_PATTERN,
 
 
+# What the zonal tables hold; the Sentinel-2 NDVI time series at the plots holds the same.
+ZONAL_STATS_OPTIONS = {
+    k: config["zonal"][k] for k in ("stats", "percentiles", "exact", "figure_stat")
+}
+
+
 def zonal_raster(wildcards):
     return ZONAL[wildcards.zname]
 
