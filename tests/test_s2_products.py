@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from aopflow.errors import ConfigError, InputDataError
 from aopflow.raster import write_geotiff
 from aopflow.sentinel2 import compare as cmp
 from aopflow.sentinel2.composite import (
+    PERIOD_LABEL_PATTERN,
     group_by_period,
     median_composite,
     nan_median,
@@ -160,6 +162,11 @@ def test_period_labels():
         "2024-MAM": DATES[:3], "2024-JJA": DATES[3:5], "2024-SON": DATES[5:]}
     with pytest.raises(ConfigError, match="sentinel2.composite.period"):
         period_label("2024-05-30", "week")
+    # The {s2period} wildcard's pattern takes every month and season label, and not "all".
+    days = [f"2024-{m:02d}-15" for m in range(1, 13)]
+    labels = {period_label(d, p) for d in days for p in ("month", "season")}
+    assert len(labels) == 12 + 5 and all(re.fullmatch(PERIOD_LABEL_PATTERN, x) for x in labels)
+    assert not re.fullmatch(PERIOD_LABEL_PATTERN, "all")
 
 
 def test_date_summary_errors(tmp_path):
