@@ -90,6 +90,24 @@ def test_lint_and_format_are_clean():
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+def test_every_stage_is_included_and_registers_its_targets():
+    # The layout rules/common.smk documents: the Snakefile includes each stage's rule file, which
+    # includes its own <stage>_common.smk; a <stage>_targets() there is appended to
+    # STAGE_TARGETS (one left out would silently drop that stage's outputs from rule all).
+    rules = ROOT / "rules"
+    included = re.findall(r'^include: "rules/(\w+)\.smk"', (ROOT / "Snakefile").read_text(), flags=re.M)
+    stages = sorted(p.stem for p in rules.glob("*.smk") if not p.stem.endswith("_common"))
+    assert sorted(included) == stages
+    for helpers in rules.glob("*_common.smk"):
+        if helpers.stem != "common":
+            stage = helpers.stem.removesuffix("_common")
+            assert f'include: "{helpers.name}"' in (rules / f"{stage}.smk").read_text(), stage
+        text = helpers.read_text()
+        for fn in re.findall(r"^def (\w+_targets)\(\):", text, flags=re.M):
+            assert f"STAGE_TARGETS.append({fn})" in text, (helpers.name, fn)
+    assert "def " not in "".join(p.read_text() for p in rules.glob("*.smk") if not p.stem.endswith("common"))
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [("site=demo1", "site"), ("year=1999", "year"), ("source=ftp", "source")],
