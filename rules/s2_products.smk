@@ -1,7 +1,8 @@
 # Sentinel-2 products from the per-date rasters of rules/sentinel2.smk: median composites (all
 # dates, and per month/season), the NDVI time series at the zonal plots, AOP vs Sentinel-2 on
-# the site grid and at plots. Helpers (and the composites' files) in s2_products_common.smk.
-# Module: aopflow.stages.s2_products.
+# the site grid and at plots. Helpers (and the composites' files) in s2_products_common.smk;
+# which of these a plain run makes (the plot ones need zonal.plots, the comparison spectral:
+# true) is s2_product_targets' choice there. Module: aopflow.stages.s2_products.
 
 
 include: "s2_products_common.smk"
