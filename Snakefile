@@ -11,6 +11,8 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# One include per stage, in pipeline order; each registers its targets for rule all (how to add
+# a stage: the top of rules/common.smk).
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/tiles.smk"

@@ -1,5 +1,8 @@
 # Per-tile HDF5 -> GeoTIFF conversion: ancillary layers and the RGB composite.
-# Module: aopflow.stages.convert.
+# Module: aopflow.stages.convert. Helpers (and rule all's per-tile targets) in convert_common.smk.
+
+
+include: "convert_common.smk"
 
 
 rule h5_to_ancillary:

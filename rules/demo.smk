@@ -43,7 +43,7 @@ if config["source"] == "demo":
 
     rule demo_plots:
         output:
-            f"{OUT}/h5/truth/plots.gpkg",
+            DEMO_PLOTS,
         log:
             f"{LOGS}/demo_plots.log",
         conda:

@@ -2,7 +2,10 @@
 # NEON product with the Data API, then one download job per tile. One rule per action over the
 # product table NEON_PRODUCTS (common.smk): reflectance tiles -> h5/, canopy height -> chm/.
 # Downloads run on the submitting host (compute nodes often have no internet) and are throttled
-# by the global resource neon_api.
+# by the global resource neon_api. Helpers in download_common.smk.
+
+
+include: "download_common.smk"
 
 
 if config["source"] == "neon":

@@ -1,6 +1,9 @@
 # Site mosaics aggregated to coarser resolutions: block mean (continuous) or majority (classes).
-# Sentinel-2 products too, by name (downscale_source in rules/s2_products.smk).
-# Module: aopflow.stages.downscale.
+# Sentinel-2 products too, by name. Module: aopflow.stages.downscale. Helpers (downscale_source)
+# in downscale_common.smk.
+
+
+include: "downscale_common.smk"
 
 
 rule downscale:

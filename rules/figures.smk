@@ -1,5 +1,8 @@
 # Figures of the site products (also shown in the HTML report).
-# Module: aopflow.stages.figures.
+# Module: aopflow.stages.figures. rule all's figures in figures_common.smk.
+
+
+include: "figures_common.smk"
 
 
 rule figure_wqi:

@@ -1,5 +1,8 @@
 # Site mosaics: every per-tile product merged into one Cloud-Optimized GeoTIFF.
-# Module: aopflow.stages.mosaic.
+# Module: aopflow.stages.mosaic. Helpers in mosaic_common.smk.
+
+
+include: "mosaic_common.smk"
 
 
 rule mosaic:

@@ -1,7 +1,8 @@
 # Sentinel-2 products from the per-date rasters of rules/sentinel2.smk: median composites (all
 # dates, and per month/season), the NDVI time series at the zonal plots, AOP vs Sentinel-2 on
-# the site grid and at plots. Helpers (and the downscale names) in s2_products_common.smk.
-# Module: aopflow.stages.s2_products.
+# the site grid and at plots. Helpers (and the composites' files) in s2_products_common.smk;
+# which of these a plain run makes (the plot ones need zonal.plots, the comparison spectral:
+# true) is s2_product_targets' choice there. Module: aopflow.stages.s2_products.
 
 
 include: "s2_products_common.smk"
@@ -15,9 +16,7 @@ if S2["source"]:
             ndvi=s2_date_files("ndvi.tif"),
             reflectance=s2_date_files("reflectance.tif"),
         output:
-            ndvi=f"{OUT}/s2/composite/ndvi_median.tif",
-            reflectance=f"{OUT}/s2/composite/reflectance_median.tif",
-            valid_count=f"{OUT}/s2/composite/valid_count.tif",
+            **s2_composites(),
             figure=report(
                 f"{OUT}/figures/s2_composite.png",
                 caption="../report/s2p_composite.rst",
@@ -45,13 +44,11 @@ if S2["source"]:
             ndvi=s2p_period_files("ndvi.tif"),
             reflectance=s2p_period_files("reflectance.tif"),
         output:
-            ndvi=f"{OUT}/s2/composite/{{s2period}}/ndvi_median.tif",
-            reflectance=f"{OUT}/s2/composite/{{s2period}}/reflectance_median.tif",
-            valid_count=f"{OUT}/s2/composite/{{s2period}}/valid_count.tif",
+            **s2_composites("{s2period}"),
         log:
             f"{LOGS}/s2_composite/{{s2period}}.log",
         wildcard_constraints:
-            s2period=S2P_PERIOD,
+            s2period=PERIOD_LABEL_PATTERN,
         conda:
             CONDA_ENV
         threads: 1
@@ -63,118 +60,109 @@ if S2["source"]:
         script:
             "../scripts/s2p_composite.py"
 
-    if S2P_PLOTS:
+    rule s2_timeseries:
+        input:
+            summary=f"{OUT}/s2/date_summary.csv",
+            ndvi=s2_date_files("ndvi.tif"),
+            plots=zonal_plots_file,
+        output:
+            csv=report(
+                f"{OUT}/s2/ndvi_timeseries.csv",
+                caption="../report/s2p_timeseries_table.rst",
+                category="Sentinel-2",
+                labels={"product": "NDVI time series", "item": "table"},
+            ),
+            gpkg=f"{OUT}/s2/ndvi_timeseries.gpkg",
+            figure=report(
+                f"{OUT}/figures/s2_ndvi_timeseries.png",
+                caption="../report/s2p_timeseries.rst",
+                category="Sentinel-2",
+                labels={"product": "NDVI time series", "item": "figure"},
+            ),
+        log:
+            f"{LOGS}/s2_timeseries.log",
+        benchmark:
+            f"{BENCH}/s2_timeseries.tsv"
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=1500,
+            runtime=30,
+        params:
+            **PLOTS_OPTIONS,
+            **ZONAL_STATS_OPTIONS,
+        script:
+            "../scripts/s2p_timeseries.py"
 
-        rule s2_timeseries:
-            input:
-                summary=f"{OUT}/s2/date_summary.csv",
-                ndvi=s2_date_files("ndvi.tif"),
-                plots=zonal_plots_file,
-            output:
-                csv=report(
-                    f"{OUT}/zonal/s2_ndvi_timeseries.csv",
-                    caption="../report/s2p_timeseries_table.rst",
-                    category="Sentinel-2",
-                    labels={"product": "NDVI time series", "item": "table"},
-                ),
-                gpkg=f"{OUT}/zonal/s2_ndvi_timeseries.gpkg",
-                figure=report(
-                    f"{OUT}/figures/s2_ndvi_timeseries.png",
-                    caption="../report/s2p_timeseries.rst",
-                    category="Sentinel-2",
-                    labels={"product": "NDVI time series", "item": "figure"},
-                ),
-            log:
-                f"{LOGS}/s2_timeseries.log",
-            benchmark:
-                f"{BENCH}/s2_timeseries.tsv"
-            conda:
-                CONDA_ENV
-            threads: 1
-            resources:
-                mem_mb=1500,
-                runtime=30,
-            params:
-                **S2P_ZONAL,
-                stats=config["zonal"]["stats"],
-                percentiles=config["zonal"]["percentiles"],
-                exact=config["zonal"]["exact"],
-                figure_stat=config["zonal"]["figure_stat"],
-            script:
-                "../scripts/s2p_timeseries.py"
+    rule s2_compare:
+        input:
+            aop=f"{OUT}/mosaic/ndvi.tif",
+            summary=f"{OUT}/s2/date_summary.csv",
+            ndvi=s2_date_files("ndvi.tif"),
+            h5=site_h5_files,
+        output:
+            table=report(
+                f"{OUT}/tables/aop_vs_s2.csv",
+                caption="../report/s2p_compare_table.rst",
+                category="Sentinel-2",
+                labels={"product": "AOP vs Sentinel-2", "item": "table"},
+            ),
+            figure=report(
+                f"{OUT}/figures/s2_aop_vs_s2.png",
+                caption="../report/s2p_compare.rst",
+                category="Sentinel-2",
+                labels={"product": "AOP vs Sentinel-2", "item": "hexbin"},
+            ),
+        log:
+            f"{LOGS}/s2_compare.log",
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=1500,
+            runtime=30,
+        params:
+            compare_date=S2["compare_date"],
+            min_aop_fraction=S2["compare_min_aop_fraction"],
+        script:
+            "../scripts/s2p_compare.py"
 
-    if S2P_COMPARE:
-
-        rule s2_compare:
-            input:
-                aop=f"{OUT}/mosaic/ndvi.tif",
-                summary=f"{OUT}/s2/date_summary.csv",
-                ndvi=s2_date_files("ndvi.tif"),
-                h5=site_h5_files,
-            output:
-                table=report(
-                    f"{OUT}/tables/aop_vs_s2.csv",
-                    caption="../report/s2p_compare_table.rst",
-                    category="Sentinel-2",
-                    labels={"product": "AOP vs Sentinel-2", "item": "table"},
-                ),
-                figure=report(
-                    f"{OUT}/figures/s2_aop_vs_s2.png",
-                    caption="../report/s2p_compare.rst",
-                    category="Sentinel-2",
-                    labels={"product": "AOP vs Sentinel-2", "item": "hexbin"},
-                ),
-            log:
-                f"{LOGS}/s2_compare.log",
-            conda:
-                CONDA_ENV
-            threads: 1
-            resources:
-                mem_mb=1500,
-                runtime=30,
-            params:
-                compare_date=S2["compare_date"],
-                min_aop_fraction=S2["compare_min_aop_fraction"],
-            script:
-                "../scripts/s2p_compare.py"
-
-        if S2P_PLOTS:
-
-            rule s2_compare_plots:
-                input:
-                    aop=f"{OUT}/mosaic/ndvi.tif",
-                    timeseries=f"{OUT}/zonal/s2_ndvi_timeseries.csv",
-                    compare=f"{OUT}/tables/aop_vs_s2.csv",
-                    plots=zonal_plots_file,
-                output:
-                    table=report(
-                        f"{OUT}/tables/aop_vs_s2_plots.csv",
-                        caption="../report/s2p_compare_plots_table.rst",
-                        category="Sentinel-2",
-                        labels={
-                            "product": "AOP vs Sentinel-2 at plots",
-                            "item": "table",
-                        },
-                    ),
-                    figure=report(
-                        f"{OUT}/figures/s2_aop_vs_s2_plots.png",
-                        caption="../report/s2p_compare_plots.rst",
-                        category="Sentinel-2",
-                        labels={
-                            "product": "AOP vs Sentinel-2 at plots",
-                            "item": "scatter",
-                        },
-                    ),
-                log:
-                    f"{LOGS}/s2_compare_plots.log",
-                conda:
-                    CONDA_ENV
-                threads: 1
-                resources:
-                    mem_mb=1500,
-                    runtime=30,
-                params:
-                    **S2P_ZONAL,
-                    exact=config["zonal"]["exact"],
-                script:
-                    "../scripts/s2p_compare_plots.py"
+    rule s2_compare_plots:
+        input:
+            aop=f"{OUT}/mosaic/ndvi.tif",
+            timeseries=f"{OUT}/s2/ndvi_timeseries.csv",
+            compare=f"{OUT}/tables/aop_vs_s2.csv",
+            plots=zonal_plots_file,
+        output:
+            table=report(
+                f"{OUT}/tables/aop_vs_s2_plots.csv",
+                caption="../report/s2p_compare_plots_table.rst",
+                category="Sentinel-2",
+                labels={
+                    "product": "AOP vs Sentinel-2 at plots",
+                    "item": "table",
+                },
+            ),
+            figure=report(
+                f"{OUT}/figures/s2_aop_vs_s2_plots.png",
+                caption="../report/s2p_compare_plots.rst",
+                category="Sentinel-2",
+                labels={
+                    "product": "AOP vs Sentinel-2 at plots",
+                    "item": "scatter",
+                },
+            ),
+        log:
+            f"{LOGS}/s2_compare_plots.log",
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=1500,
+            runtime=30,
+        params:
+            **PLOTS_OPTIONS,
+            exact=config["zonal"]["exact"],
+        script:
+            "../scripts/s2p_compare_plots.py"

@@ -14,34 +14,28 @@ if S2["source"]:
     localrules:
         s2_search,
 
-    if S2["local_jobs"]:
-
-        localrules:
-            s2_date,
-
-    if S2["source"] == "demo":
-
-        rule s2_demo:
-            output:
-                collection=f"{OUT}/s2/demo/items.json",
-                scenes=directory(f"{OUT}/s2/demo/scenes"),
-                truth=directory(f"{OUT}/s2/demo/truth"),
-            log:
-                f"{LOGS}/s2_demo.log",
-            conda:
-                CONDA_ENV
-            threads: 1
-            resources:
-                mem_mb=2000,
-                runtime=20,
-            params:
-                spec=S2["demo"],
-                resolution=S2["resolution"],
-                aop_demo=config["demo"],
-                site=config["site"],
-                year=config["year"],
-            script:
-                "../scripts/s2_demo.py"
+    # Only sentinel2.source: demo asks for its output (s2_search_inputs).
+    rule s2_demo:
+        output:
+            collection=f"{OUT}/s2/demo/items.json",
+            scenes=directory(f"{OUT}/s2/demo/scenes"),
+            truth=directory(f"{OUT}/s2/demo/truth"),
+        log:
+            f"{LOGS}/s2_demo.log",
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        params:
+            spec=S2["demo"],
+            resolution=S2["resolution"],
+            aop_demo=config["demo"],
+            site=config["site"],
+            year=config["year"],
+        script:
+            "../scripts/s2_demo.py"
 
     rule s2_grid:
         input:
@@ -60,8 +54,8 @@ if S2["source"]:
             resolution=S2["resolution"],
             area=S2["area"],
             plots_buffer_m=S2["plots_buffer_m"],
-            aop_pixel_size=AOP_PIXEL_SIZE,
-            plots_options=S2_PLOTS_OPTIONS,
+            aop_pixel_size=S2_AOP_PIXEL_SIZE,
+            plots_options=PLOTS_OPTIONS,
         script:
             "../scripts/s2_grid.py"
 
@@ -103,6 +97,8 @@ if S2["source"]:
         benchmark:
             f"{BENCH}/s2_date/{{date}}.tsv"
         retries: 1
+        # sentinel2.local_jobs: on the submitting host, like the search.
+        localrule: S2["local_jobs"]
         conda:
             CONDA_ENV
         threads: 2

@@ -1,35 +1,25 @@
-# Helpers of rules/sentinel2.smk (included by it): the effective sentinel2 config (S2), its
-# start-up check, the rules' input and memory functions, the search checkpoint's date table
-# (s2_dates, s2_date_files, also used by rules/s2_products.smk) and rule all's Sentinel-2
-# targets (s2_targets, called by all_targets in common.smk when the DAG is built).
+# Helpers of rules/sentinel2.smk (included by it): the sentinel2 config (S2) and its start-up
+# check, the rules' input and memory functions, the search checkpoint's date table (s2_dates,
+# s2_date_file(s), also used by rules/s2_products.smk and rules/downscale.smk) and rule all's
+# Sentinel-2 targets (s2_targets).
 import functools
 import os
-import sys
 from pathlib import Path
 
 from aopflow.stages import sentinel2 as s2_stage
 
 S2 = config["sentinel2"]
-if S2["source"] == "demo" and config["source"] != "demo":
-    # Like zonal.plots: demo, the generated scenes exist only for the generated AOP site.
-    S2 = {**S2, "source": None}
-    print(
-        "aopflow: Sentinel-2 stage skipped: sentinel2.source is 'demo' (generated scenes exist "
-        f"only for source: demo, this run uses source: {config['source']}); set "
-        "sentinel2.source to stac (with api_url), or null to silence this.",
-        file=sys.stderr,
-    )
-# AOP pixel size, for "a Sentinel-2 pixel is a whole block of AOP pixels" (NEON tiles: 1 m).
-AOP_PIXEL_SIZE = (
-    config["demo"]["pixel_size"]
-    if config["source"] == "demo"
-    else (1.0 if config["source"] == "neon" else None)
-)
+
+
+wildcard_constraints:
+    date=r"\d{4}-\d{2}-\d{2}",
+
+
 if S2["source"]:
-    s2_stage.check_config(S2, AOP_PIXEL_SIZE)
-S2_PLOTS_OPTIONS = {
-    k: config["zonal"][k] for k in ("id_column", "buffer_m", "x_column", "y_column")
-} | {"crs": config["zonal"]["plots_crs"]}
+    # For "a Sentinel-2 pixel is a whole block of AOP pixels" (None: no local tiles yet).
+    _aop_pixel = aop_pixel_size()
+    S2_AOP_PIXEL_SIZE = _aop_pixel[0] if _aop_pixel else None
+    s2_stage.check_config(S2, S2_AOP_PIXEL_SIZE)
 
 
 def s2_grid_inputs(wildcards):
@@ -86,11 +76,16 @@ def s2_dates():
     return sorted(s2_table()[0])
 
 
+def s2_date_file(date, name):
+    """The per-date raster or table ``name`` (ndvi.tif, reflectance.tif, summary.csv)."""
+    return f"{OUT}/s2/dates/{date}/{name}"
+
+
 def s2_date_files(name):
-    """Input function: ``s2/dates/{date}/{name}`` for every searched date."""
+    """Input function: :func:`s2_date_file` ``name`` of every searched date."""
 
     def files(wildcards):
-        return [f"{OUT}/s2/dates/{d}/{name}" for d in s2_dates()]
+        return [s2_date_file(d, name) for d in s2_dates()]
 
     return files
 
@@ -120,3 +115,6 @@ def s2_targets():
         f"{OUT}/figures/s2_ndvi_dates.png",
         f"{OUT}/figures/s2_valid_fraction.png",
     ]
+
+
+STAGE_TARGETS.append(s2_targets)

@@ -1,6 +1,9 @@
 # Spectral classification: per-tile samples -> site endmembers -> per-tile abundances, SAM/SID
 # scores and classes, NDVI.
-# Module: aopflow.stages.spectral (algorithms in aopflow.spectral).
+# Module: aopflow.stages.spectral (algorithms in aopflow.spectral). Helpers in spectral_common.smk.
+
+
+include: "spectral_common.smk"
 
 
 rule sample_tile:

@@ -1,5 +1,8 @@
 # Zonal statistics at field plots (whole plots, on the site mosaics or user rasters).
-# Module: aopflow.stages.zonal.
+# Module: aopflow.stages.zonal. Helpers in zonal_common.smk.
+
+
+include: "zonal_common.smk"
 
 
 rule zonal:
@@ -38,16 +41,9 @@ rule zonal:
         mem_mb=2000,
         runtime=30,
     params:
-        id_column=config["zonal"]["id_column"],
-        buffer_m=config["zonal"]["buffer_m"],
-        plots_crs=config["zonal"]["plots_crs"],
-        x_column=config["zonal"]["x_column"],
-        y_column=config["zonal"]["y_column"],
-        stats=config["zonal"]["stats"],
-        percentiles=config["zonal"]["percentiles"],
+        **PLOTS_OPTIONS,
+        **ZONAL_STATS_OPTIONS,
         categorical=zonal_is_categorical,
-        exact=config["zonal"]["exact"],
         zero_is_nodata=zonal_zero_is_nodata,
-        figure_stat=config["zonal"]["figure_stat"],
     script:
         "../scripts/zonal.py"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from aopflow.ndvi import normalized_difference
 from aopflow.raster import write_geotiff
 from aopflow.sentinel2 import compare as cmp
 from aopflow.sentinel2.composite import (
+    PERIOD_LABEL_PATTERN,
     group_by_period,
     median_composite,
     nan_median,
@@ -181,6 +183,11 @@ def test_period_labels():
         "2024-MAM": DATES[:3], "2024-JJA": DATES[3:5], "2024-SON": DATES[5:]}
     with pytest.raises(ConfigError, match="sentinel2.composite.period"):
         period_label("2024-05-30", "week")
+    # The {s2period} wildcard's pattern takes every month and season label, and not "all".
+    days = [f"2024-{m:02d}-15" for m in range(1, 13)]
+    labels = {period_label(d, p) for d in days for p in ("month", "season")}
+    assert len(labels) == 12 + 5 and all(re.fullmatch(PERIOD_LABEL_PATTERN, x) for x in labels)
+    assert not re.fullmatch(PERIOD_LABEL_PATTERN, "all")
 
 
 def test_date_summary_errors(tmp_path):
@@ -288,13 +295,13 @@ def test_timeseries_stage_writes_csv_gpkg_and_figure(tmp_path):
     make_dates(tmp_path)
     plots_path = tmp_path / "plots.gpkg"
     make_plots(plots_path)
-    z = tmp_path / "zonal"
+    z = tmp_path / "s2"
     s2_timeseries(tmp_path / "s2/date_summary.csv", ndvi_paths(tmp_path), plots_path,
-                  csv_path=z / "s2_ndvi_timeseries.csv", gpkg_path=z / "s2_ndvi_timeseries.gpkg",
+                  csv_path=z / "ndvi_timeseries.csv", gpkg_path=z / "ndvi_timeseries.gpkg",
                   png_path=tmp_path / "figures/s2_ndvi_timeseries.png", percentiles=[10, 90],
                   stats=["count", "min", "max", "mean", "median", "std"])
-    csv_t = pd.read_csv(z / "s2_ndvi_timeseries.csv")
-    gpkg_t = gpd.read_file(z / "s2_ndvi_timeseries.gpkg")
+    csv_t = pd.read_csv(z / "ndvi_timeseries.csv")
+    gpkg_t = gpd.read_file(z / "ndvi_timeseries.gpkg")
     assert len(csv_t) == len(gpkg_t) == 5 * len(DATES)
     np.testing.assert_allclose(csv_t["mean"], gpkg_t["mean"], equal_nan=True)
     assert gpkg_t.crs == CRS and (gpkg_t.geometry.geom_type == "Polygon").all()

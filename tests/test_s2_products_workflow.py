@@ -36,7 +36,7 @@ MONTHS = ["2024-04", "2024-05", "2024-06", "2024-08", "2024-09"]
 DOWNSCALED = ["s2_ndvi_median", "s2_valid_count", "s2_ndvi_2024-06-15"]
 S2P_FIGURES = {"s2_composite.png", "s2_ndvi_timeseries.png", "s2_aop_vs_s2.png",
                "s2_aop_vs_s2_plots.png"}
-S2P_TABLES = {"s2_ndvi_timeseries.csv", "aop_vs_s2.csv", "aop_vs_s2_plots.csv"}
+S2P_TABLES = {"ndvi_timeseries.csv", "aop_vs_s2.csv", "aop_vs_s2_plots.csv"}
 
 
 def targets() -> list[str]:
@@ -44,7 +44,7 @@ def targets() -> list[str]:
         "s2/date_summary.csv", "figures/s2_ndvi_dates.png", "figures/s2_valid_fraction.png",
         "s2/composite/ndvi_median.tif", "s2/composite/reflectance_median.tif",
         "s2/composite/valid_count.tif", "figures/s2_composite.png",
-        "zonal/s2_ndvi_timeseries.csv", "zonal/s2_ndvi_timeseries.gpkg",
+        "s2/ndvi_timeseries.csv", "s2/ndvi_timeseries.gpkg",
         "figures/s2_ndvi_timeseries.png", "tables/aop_vs_s2.csv", "figures/s2_aop_vs_s2.png",
         "tables/aop_vs_s2_plots.csv", "figures/s2_aop_vs_s2_plots.png", "zonal/ndvi.csv")]
     t += [f"{OUT}/s2/composite/{m}/ndvi_median.tif" for m in MONTHS]
@@ -103,7 +103,7 @@ def test_outputs(base_run):
         assert count.max() <= 4 and (count > 0).mean() > 0.9
     for month in MONTHS:
         assert (out / f"s2/composite/{month}/valid_count.tif").exists()
-    ts = pd.read_csv(out / "zonal/s2_ndvi_timeseries.csv")
+    ts = pd.read_csv(out / "s2/ndvi_timeseries.csv")
     assert len(ts) == 6 * len(DATES) and sorted(set(ts["date"])) == DATES
     assert {"p10", "p90", "valid_fraction", "used"} <= set(ts.columns)
     assert (ts.loc[ts["date"] == "2024-09-13", "count"] == 0).all()  # clouds over the site
@@ -223,5 +223,5 @@ def test_new_date_reruns_its_job_and_the_products(base_run, tmp_path):
     }, sorted(ran)
     # No other date's per-date product was rewritten.
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
-    ts = pd.read_csv(wd2 / OUT / "zonal/s2_ndvi_timeseries.csv")
+    ts = pd.read_csv(wd2 / OUT / "s2/ndvi_timeseries.csv")
     assert "2024-10-18" in set(ts["date"])

@@ -14,7 +14,7 @@ from aopflow.neon import naming
 from aopflow.neon.layers import ANCILLARY_ALIASES
 from aopflow.products import MOSAIC_PRODUCTS, S2_PRODUCT_PATTERN, S2_PRODUCTS
 from aopflow.sentinel2.scaling import OFFSETS
-from aopflow.zonal import STATS
+from aopflow.zonal import RASTER_NAME_PATTERN, STATS
 
 SCHEMA_TEXT = (Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text()
 SCHEMA = yaml.safe_load(SCHEMA_TEXT)
@@ -71,10 +71,10 @@ def test_figure_stat_pattern_names_the_statistics():
 
 def test_raster_name_patterns_equal_the_zonal_wildcard():
     # zonal.zero_is_nodata and zonal.categorical name rasters as the {zname} wildcard does.
-    common = (Path(__file__).resolve().parents[1] / "rules" / "common.smk").read_text()
-    zname = re.search(r'zname=r"(.+)"', common).group(1)
+    rules = (Path(__file__).resolve().parents[1] / "rules" / "zonal_common.smk").read_text()
+    assert "zname=RASTER_NAME_PATTERN," in rules
     for key in ("zonal.zero_is_nodata.[]", "zonal.categorical.[]"):
-        assert node(key)["pattern"] == f"^{zname}$"
+        assert node(key)["pattern"] == f"^{RASTER_NAME_PATTERN}$"
 
 
 def test_tile_id_patterns_equal_naming():

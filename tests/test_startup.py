@@ -12,9 +12,10 @@ from snakemake.utils import validate
 
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.spectral import write_endmember_csv
-from aopflow.startup import check_config
+from aopflow.demo.aop import generate_site
+from aopflow.startup import DEMO_KEYS, aop_pixel_size, check_config
 
-from conftest import ROOT
+from conftest import ROOT, tiny_spec
 
 MOSAICS = {"rgb", "reflectance", "wqi", "abundance", "sam", "sid", "ndvi"}
 
@@ -88,3 +89,34 @@ def test_downscale_resolutions_are_multiples_of_the_pixel_size(shipped):
         check(edited(shipped, "downscale", resolutions=[50, 15]))
     check(edited(shipped, "downscale", resolutions=[15]), pixel_size=None)  # neon: unknown yet
     check(edited(shipped, "downscale", resolutions=[3]), pixel_size=(1.0, "tile x.h5"))
+
+
+@pytest.mark.parametrize("key", ["zonal.plots", "sentinel2.source"])
+@pytest.mark.parametrize("source", ["local", "neon"])
+def test_demo_data_needs_the_demo_source(shipped, key, source):
+    section, name = key.split(".")
+    other = "sentinel2.source" if key == "zonal.plots" else "zonal.plots"
+    cfg = edited({**shipped, "source": source}, other.split(".")[0], **{other.split(".")[1]: None})
+    cfg = edited(cfg, section, **{name: "demo"})
+    with pytest.raises(ConfigError, match=rf"^{key} is 'demo', .* this run uses source: {source}; set {key} to "):
+        check(cfg)
+    # Off, or the demo source: nothing to say.
+    check(edited(cfg, section, **{name: None}))
+    check({**cfg, "source": "demo"})
+
+
+def test_the_shipped_demo_keys_are_demo_values(shipped):
+    # DEMO_KEYS names real keys whose shipped value is the demo (else the guard guards nothing).
+    for key in DEMO_KEYS:
+        section, name = key.split(".")
+        assert shipped[section][name] == "demo", key
+
+
+def test_aop_pixel_size_of_each_source(shipped, tmp_path):
+    assert aop_pixel_size({**shipped, "demo": {**shipped["demo"], "pixel_size": 20.0}}) == (20.0, "demo.pixel_size")
+    assert aop_pixel_size({**shipped, "source": "neon"})[0] == 1.0
+    local = {**shipped, "source": "local"}
+    assert aop_pixel_size(local) is None  # no tile to read
+    spec = tiny_spec(site="LOCL", shape=(1, 1), pixels=8, pixel_size=25.0, bands=20)
+    (path,) = generate_site(spec, tmp_path)
+    assert aop_pixel_size(local, path) == (25.0, f"tile {path.name}")

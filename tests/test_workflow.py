@@ -90,6 +90,24 @@ def test_lint_and_format_are_clean():
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+def test_every_stage_is_included_and_registers_its_targets():
+    # The layout rules/common.smk documents: the Snakefile includes each stage's rule file, which
+    # includes its own <stage>_common.smk; a <stage>_targets() there is appended to
+    # STAGE_TARGETS (one left out would silently drop that stage's outputs from rule all).
+    rules = ROOT / "rules"
+    included = re.findall(r'^include: "rules/(\w+)\.smk"', (ROOT / "Snakefile").read_text(), flags=re.M)
+    stages = sorted(p.stem for p in rules.glob("*.smk") if not p.stem.endswith("_common"))
+    assert sorted(included) == stages
+    for helpers in rules.glob("*_common.smk"):
+        if helpers.stem != "common":
+            stage = helpers.stem.removesuffix("_common")
+            assert f'include: "{helpers.name}"' in (rules / f"{stage}.smk").read_text(), stage
+        text = helpers.read_text()
+        for fn in re.findall(r"^def (\w+_targets)\(\):", text, flags=re.M):
+            assert f"STAGE_TARGETS.append({fn})" in text, (helpers.name, fn)
+    assert "def " not in "".join(p.read_text() for p in rules.glob("*.smk") if not p.stem.endswith("common"))
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [("site=demo1", "site"), ("year=1999", "year"), ("source=ftp", "source")],
@@ -113,7 +131,8 @@ def test_local_source_and_bad_tile(tmp_path):
     spec = tiny_spec(site="LOCL", shape=(2, 1), pixels=20, pixel_size=25.0, bands=80)
     h5_dir = tmp_path / "h5"
     paths = generate_site(spec, h5_dir)
-    wd, cfg = new_workflow(tmp_path, site="LOCL", source="local", local={"h5_dir": str(h5_dir)})
+    wd, cfg = new_workflow(tmp_path, site="LOCL", source="local", local={"h5_dir": str(h5_dir)},
+                           zonal={"plots": None})
     snakemake(wd, "--configfile", str(cfg))
     out = wd / "results" / "LOCL" / "2024"
     with rasterio.open(out / "mosaic" / "rgb.tif") as m:
@@ -148,12 +167,31 @@ def test_threshold_list_length_fails_before_any_job(tmp_path):
     assert not (wd / "results").exists()  # no job ran
 
 
+@pytest.mark.parametrize("key", ["zonal.plots", "sentinel2.source"])
+def test_demo_data_with_another_source_fails_before_any_job(tmp_path, key):
+    # The shipped zonal.plots / sentinel2.source: demo with a folder of the user's own tiles.
+    spec = tiny_spec(site="LOCL", shape=(1, 1), pixels=10, pixel_size=25.0, bands=20)
+    generate_site(spec, tmp_path / "h5")
+    section, name = key.split(".")
+    off = {"zonal": {"plots": None}, "sentinel2": {"source": None}}
+    wd, cfg = new_workflow(tmp_path, site="LOCL", source="local", local={"h5_dir": str(tmp_path / "h5")},
+                           **{**off, section: {name: "demo"}})
+    proc = snakemake(wd, "--configfile", str(cfg), "-n", check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr  # a dry run reports on stdout
+    message = f"{key} is 'demo', but the generated demo data exists only for source: demo"
+    assert text.count(message) == 1, text
+    assert f"this run uses source: local; set {key} to " in text and "or to null" in text
+    assert "Traceback" not in text and not (wd / "results").exists()
+
+
 def test_local_tile_outside_its_named_cell(tmp_path):
     spec = tiny_spec(site="LOCL", shape=(1, 1), pixels=20, pixel_size=25.0, bands=80)
     h5_dir = tmp_path / "h5"
     (path,) = generate_site(spec, h5_dir)
     path.rename(h5_dir / path.name.replace("500000_4100000", "507000_4100000"))
-    wd, cfg = new_workflow(tmp_path, site="LOCL", source="local", local={"h5_dir": str(h5_dir)})
+    wd, cfg = new_workflow(tmp_path, site="LOCL", source="local", local={"h5_dir": str(h5_dir)},
+                           zonal={"plots": None})
     proc = snakemake(wd, "--configfile", str(cfg), check=False)
     assert proc.returncode != 0
     assert "outside the 1000 m grid cell 507000_4100000" in proc.stderr
@@ -201,7 +239,7 @@ def test_html_report_renders_every_figure(demo_run, tmp_path):
         tables = driver.execute_script(
             "return Object.keys(results).filter(k => results[k].mime_type === 'text/csv' && results[k].caption)")
         assert {Path(t).name for t in tables} >= {"ndvi.csv", "sam.csv", "mean_abundance.csv", "aop_vs_s2.csv",
-                                                  "aop_vs_s2_plots.csv", "s2_ndvi_timeseries.csv"}
+                                                  "aop_vs_s2_plots.csv", "ndvi_timeseries.csv"}
         # Through the report's own UI: open "Site overview", show the WQI map.
         [link] = [e for e in driver.find_elements(By.CSS_SELECTOR, "a, button") if e.text == "Site overview"]
         link.click()

@@ -41,7 +41,7 @@ def neon_server(tmp_path):
 def test_neon_source_end_to_end_and_no_second_download(neon_server, tmp_path):
     url, spec, paths = neon_server
     wd, cfg = new_workflow(
-        tmp_path, site="SRVR", year=2024, source="neon",
+        tmp_path, site="SRVR", year=2024, source="neon", zonal={"plots": None},
         neon={"api_url": url, "max_download_gb": 1}, endmembers={"n": 3, "sample_size": 300},
     )
     env = {k: v for k, v in os.environ.items() if k != "NEON_API_TOKEN"}
@@ -68,7 +68,7 @@ def test_neon_source_end_to_end_and_no_second_download(neon_server, tmp_path):
 
 def test_size_guard_stops_before_downloading(neon_server, tmp_path):
     url, spec, paths = neon_server
-    wd, cfg = new_workflow(tmp_path, site="SRVR", year=2024, source="neon",
+    wd, cfg = new_workflow(tmp_path, site="SRVR", year=2024, source="neon", zonal={"plots": None},
                            neon={"api_url": url, "max_download_gb": 0.00001})
     proc = snakemake(wd, "--configfile", str(cfg), check=False)
     assert proc.returncode != 0
@@ -78,7 +78,8 @@ def test_size_guard_stops_before_downloading(neon_server, tmp_path):
 
 def test_unknown_site_is_a_clear_error(neon_server, tmp_path):
     url, spec, paths = neon_server
-    wd, cfg = new_workflow(tmp_path, site="ABCD", year=2024, source="neon", neon={"api_url": url})
+    wd, cfg = new_workflow(tmp_path, site="ABCD", year=2024, source="neon", zonal={"plots": None},
+                           neon={"api_url": url})
     proc = snakemake(wd, "--configfile", str(cfg), check=False)
     assert proc.returncode != 0
     assert "Site 'ABCD' (config key site)" in proc.stderr and "SRVR" in proc.stderr
@@ -86,7 +87,8 @@ def test_unknown_site_is_a_clear_error(neon_server, tmp_path):
 
 def test_empty_token_is_an_error_before_any_download(neon_server, tmp_path):
     url, spec, paths = neon_server
-    wd, cfg = new_workflow(tmp_path, site="SRVR", year=2024, source="neon", neon={"api_url": url})
+    wd, cfg = new_workflow(tmp_path, site="SRVR", year=2024, source="neon", zonal={"plots": None},
+                           neon={"api_url": url})
     proc = snakemake(wd, "--configfile", str(cfg), check=False, env={"NEON_API_TOKEN": " "})
     assert proc.returncode != 0 and "NEON_API_TOKEN" in proc.stderr
     assert not (wd / "results" / "SRVR" / "2024" / "h5").exists()

@@ -75,18 +75,25 @@ PRODUCTS: dict[str, Product] = {
     "chm": Product("chm", categorical=False, nodata=None),
 }
 
+#: Products of the spectral stage (per tile and mosaicked): abundances, SAM/SID classes, NDVI.
+SPECTRAL_PRODUCTS = ("abundance", "sam", "sid", "ndvi")
+
 #: Products that have a site mosaic (``mosaic/{name}.tif``): all but the reflectance cube.
 MOSAIC_PRODUCTS = tuple(sorted(set(PRODUCTS) - {"reflectance"}))
 
-#: Sentinel-2 products on the site grid that the downscale stage also takes by name
-#: (``s2/composite/...``; the per-date ``s2_ndvi_YYYY-MM-DD`` are continuous too).
+#: The Sentinel-2 composites (``s2/composite/{name}.tif``, all dates and per period) -> no-data.
+S2_COMPOSITES: dict[str, float | None] = {
+    "ndvi_median": math.nan,
+    "reflectance_median": math.nan,
+    "valid_count": None,  # uint16 counts: 0 is a count, not no-data
+}
+#: Sentinel-2 products on the site grid that the downscale stage also takes by name: the
+#: composites as ``s2_{name}`` (the per-date ``s2_ndvi_YYYY-MM-DD`` are continuous too).
 S2_PRODUCTS: dict[str, Product] = {
-    "s2_ndvi_median": Product("s2_ndvi_median", categorical=False, nodata=math.nan),
-    "s2_reflectance_median": Product("s2_reflectance_median", categorical=False, nodata=math.nan),
-    "s2_valid_count": Product("s2_valid_count", categorical=False, nodata=None),
+    f"s2_{name}": Product(f"s2_{name}", categorical=False, nodata=nodata) for name, nodata in S2_COMPOSITES.items()
 }
 #: Pattern of every Sentinel-2 product name (the schema's ``downscale.products`` uses the same).
-S2_PRODUCT_PATTERN = r"^s2_(ndvi_median|valid_count|reflectance_median|ndvi_[0-9]{4}-[0-9]{2}-[0-9]{2})$"
+S2_PRODUCT_PATTERN = rf"^s2_({'|'.join(S2_COMPOSITES)}|ndvi_[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})$"
 
 
 def product(name: str, categorical: Iterable[str] = ()) -> Product:

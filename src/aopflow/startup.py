@@ -11,13 +11,60 @@ from __future__ import annotations
 
 import math
 import re
+import os
 from collections.abc import Collection, Mapping, Sequence
 
 from aopflow.errors import ConfigError
 from aopflow.products import S2_PRODUCT_PATTERN
 
-#: classify.* threshold keys and what they bound.
-THRESHOLD_KEYS = ("sam_max_angle", "sid_max_divergence")
+#: Classifier (the ``{classifier}`` of ``mosaic/{classifier}.tif``) -> its ``classify.*``
+#: threshold key.
+THRESHOLD_KEYS = {"sam": "sam_max_angle", "sid": "sid_max_divergence"}
+
+
+#: Keys that may name the generated demo data (which exists only for ``source: demo``) -> what
+#: a real run gives them instead.
+DEMO_KEYS = {
+    "zonal.plots": "a plots file (GeoPackage, Shapefile, GeoJSON or CSV)",
+    "sentinel2.source": "stac (with sentinel2.api_url)",
+}
+
+#: Pixel size (m) of NEON AOP L3 products (the 1 km x 1 km mosaic tiles are 1000 x 1000 px).
+NEON_PIXEL_SIZE = 1.0
+
+
+def check_demo_sources(config: Mapping) -> None:
+    """``demo`` under :data:`DEMO_KEYS` (generated plots, generated Sentinel-2 scenes) needs
+    ``source: demo``: that data is made for the generated AOP site only."""
+    if config["source"] == "demo":
+        return
+    for key, instead in DEMO_KEYS.items():
+        section, name = key.split(".")
+        if config[section][name] == "demo":
+            raise ConfigError(
+                f"{key} is 'demo', but the generated demo data exists only for source: demo and this "
+                f"run uses source: {config['source']}; set {key} to {instead}, or to null to turn "
+                "that stage off."
+            )
+
+
+def aop_pixel_size(config: Mapping, first_tile: str | os.PathLike | None = None) -> tuple[float, str] | None:
+    """The AOP pixel size before any job runs: ``(metres, where it comes from)``.
+
+    ``source: demo`` -> ``demo.pixel_size``; ``source: neon`` -> :data:`NEON_PIXEL_SIZE`
+    (the L3 products are 1 m); ``source: local`` -> the georeferencing of ``first_tile`` (the
+    first tile of the run, an HDF5 file whose metadata alone is read), or None without one.
+    """
+    source = config["source"]
+    if source == "demo":
+        return float(config["demo"]["pixel_size"]), "demo.pixel_size"
+    if source == "neon":
+        return NEON_PIXEL_SIZE, "source: neon (NEON AOP L3 products are 1 m)"
+    if first_tile is None:
+        return None
+    from aopflow.neon.reader import read_meta
+
+    return float(read_meta(first_tile).res[0]), f"tile {os.path.basename(first_tile)}"
 
 
 def n_endmembers(endmembers: Mapping, library: str | None) -> tuple[int, str]:
@@ -33,7 +80,7 @@ def n_endmembers(endmembers: Mapping, library: str | None) -> tuple[int, str]:
 
 def check_class_thresholds(classify: Mapping, n: int, source: str) -> None:
     """A per-class threshold list must have one value per endmember."""
-    for key in THRESHOLD_KEYS:
+    for key in THRESHOLD_KEYS.values():
         value = classify.get(key)
         if isinstance(value, Sequence) and not isinstance(value, str) and len(value) != n:
             raise ConfigError(
@@ -114,9 +161,10 @@ def check_config(
         zonal_names: names of the zonal rasters (empty without a zonal stage).
         continuous_zonal: whether any zonal raster is continuous (its bar chart draws
             ``zonal.figure_stat``).
-        pixel_size: ``(metres, where it comes from)``, or None when unknown before the
-            tiles exist (``source: neon``).
+        pixel_size: ``(metres, where it comes from)`` (:func:`aop_pixel_size`), or None when
+            not needed or unknown.
     """
+    check_demo_sources(config)
     # Even with spectral: false, class maps are made when zonal or downscale asks for them.
     n, source = n_endmembers(config["endmembers"], library)
     check_class_thresholds(config["classify"], n, source)
@@ -129,7 +177,9 @@ def check_config(
         check_s2_downscale(s2_names, config["sentinel2"], downscale["resolutions"])
     zonal = config["zonal"]
     if zonal_names:
-        mosaic_names = [r for r in zonal["rasters"] if not r.endswith((".tif", ".tiff", ".vrt"))]
+        from aopflow.zonal import RASTER_FILE_SUFFIXES
+
+        mosaic_names = [r for r in zonal["rasters"] if not r.endswith(RASTER_FILE_SUFFIXES)]
         check_product_names(mosaic_names, mosaics, "zonal.rasters")
         if continuous_zonal:
             check_figure_stat(zonal)

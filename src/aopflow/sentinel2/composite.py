@@ -55,6 +55,8 @@ PERIODS = {
     "month": lambda d: f"{d.year:04d}-{d.month:02d}",
     "season": lambda d: f"{d.year + (d.month == 12):04d}-{_SEASONS[d.month]}",
 }
+#: Every label but "all": a month (``2024-05``) or a season (``2024-JJA``).
+PERIOD_LABEL_PATTERN = rf"\d{{4}}-(\d{{2}}|{'|'.join(sorted(set(_SEASONS.values())))})"
 
 def period_label(date: str | dt.date, period: str) -> str:
     """The composite period a date belongs to (see the module docstring)."""

@@ -95,7 +95,7 @@ def s2_timeseries(
     exact: bool = False,
     figure_stat: str = "mean",
 ) -> None:
-    """``zonal/s2_ndvi_timeseries.{csv,gpkg}`` and its figure for every date of the inputs."""
+    """``s2/ndvi_timeseries.{csv,gpkg}`` and its figure for every date of the inputs."""
     import rasterio
 
     rows = {r["date"]: r["used"] for r in read_date_summary(date_summary)}

@@ -44,7 +44,12 @@ def check_config(cfg: dict, aop_pixel_size: float | None = None) -> None:
 
 def make_grid(tiles_csv, grid_json, *, resolution: float, area="site", plots_path=None, plots_buffer_m=100.0,
               aop_pixel_size=None, epsg_from_h5=None, plots_options: dict | None = None) -> Path:
-    """Write the site grid (``grid.json``) of ``area`` from the site's tile listing."""
+    """Write the site grid (``grid.json``) of ``area`` from the site's tile listing.
+
+    ``plots_options`` are the zonal stage's plot-reading options (``id_column``, ``buffer_m``,
+    ``plots_crs``, ``x_column``, ``y_column``), so that the grid covers the plots the zonal and
+    time-series jobs read.
+    """
     epsg = None
     if epsg_from_h5:
         from aopflow.neon.reader import read_meta
@@ -60,6 +65,8 @@ def make_grid(tiles_csv, grid_json, *, resolution: float, area="site", plots_pat
 
         crs_epsg, _ = tiles_bounds(tiles_csv, epsg)
         opts = dict(plots_options or {})
+        if "plots_crs" in opts:
+            opts["crs"] = opts.pop("plots_crs")
         plots = read_plots(plots_path, target_crs=f"EPSG:{crs_epsg}", **opts)
         plots_bounds = tuple(float(v) for v in plots.total_bounds)
     grid = site_grid(tiles_csv, resolution, area=area, plots_bounds=plots_bounds, plots_buffer_m=plots_buffer_m,

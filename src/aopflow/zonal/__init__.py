@@ -31,8 +31,11 @@ from aopflow.zonal.stats import (  # noqa: F401
     zonal_stats_array,
 )
 from aopflow.zonal.windows import (  # noqa: F401
+    RASTER_FILE_SUFFIXES,
+    RASTER_NAME_PATTERN,
     plot_arrays_file,
     write_plot_arrays,
     write_zonal,
+    zonal_rasters,
     zonal_stats_file,
 )

@@ -27,6 +27,24 @@ from aopflow.zonal.stats import (
 
 log = logging.getLogger(__name__)
 
+#: A ``zonal.rasters`` entry ending so is a raster file; any other entry names a site mosaic.
+RASTER_FILE_SUFFIXES = (".tif", ".tiff", ".vrt")
+#: A zonal raster's name (the ``{zname}`` of ``zonal/{zname}.gpkg``; the schema's
+#: ``zonal.categorical`` and ``zonal.zero_is_nodata`` patterns say the same).
+RASTER_NAME_PATTERN = r"[A-Za-z0-9_.-]+"
+
+
+def zonal_rasters(entries: Sequence[str], mosaic_dir: str) -> dict[str, str]:
+    """Zonal raster name -> path for the ``zonal.rasters`` entries: a site mosaic by its name
+    (``{mosaic_dir}/{name}.tif``), a user's raster file by its file stem."""
+    out = {}
+    for entry in entries:
+        if entry.endswith(RASTER_FILE_SUFFIXES):
+            out[Path(entry).stem] = entry
+        else:
+            out[entry] = f"{mosaic_dir}/{entry}.tif"
+    return out
+
 
 def zonal_stats_file(
     plots_gdf,

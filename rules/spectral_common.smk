@@ -1,0 +1,61 @@
+# Helpers of rules/spectral.smk (included by it): what an endmember library replaces, the
+# classifiers' thresholds, the site endmembers' inputs and memory, and rule all's spectral
+# targets.
+from aopflow.products import SPECTRAL_PRODUCTS
+from aopflow.startup import THRESHOLD_KEYS
+
+# What a library replaces: pixel sampling (only the first tile's band set is needed then) and
+# extraction. As params they are fixed when a library is set, so editing them reruns nothing.
+_em = config["endmembers"]
+SAMPLING = (
+    {"n_samples": 0, "n_candidates": 0, "seed": 0}
+    if ENDMEMBER_LIBRARY
+    else {
+        "n_samples": _em["sample_size"],
+        "n_candidates": _em["candidates"],
+        "seed": _em["seed"],
+    }
+)
+EXTRACTION = (
+    {}
+    if ENDMEMBER_LIBRARY
+    else {"method": _em["method"], "n": _em["n"], "seed": _em["seed"]}
+)
+
+
+wildcard_constraints:
+    classifier="|".join(THRESHOLD_KEYS),
+
+
+def endmember_mem_mb(wildcards, attempt):
+    """Memory of the site-wide endmember extraction over the pixels sampled from all tiles."""
+    return 4000 * attempt
+
+
+def site_samples(wildcards):
+    """Pixel samples for the site endmembers: every tile's; with a library, which only needs the
+    image's band set, the first tile's (adding a tile then leaves the endmembers alone).
+    """
+    tiles = site_tiles()
+    if ENDMEMBER_LIBRARY:
+        tiles = tiles[:1]
+    return [f"{OUT}/tiles/{tile}/sample.npz" for tile in tiles]
+
+
+def classifier_threshold(wildcards):
+    return config["classify"][THRESHOLD_KEYS[wildcards.classifier]]
+
+
+def classifier_threshold_key(wildcards):
+    return f"classify.{THRESHOLD_KEYS[wildcards.classifier]}"
+
+
+def spectral_targets():
+    """The endmembers and every tile's spectral products (with spectral: true)."""
+    if not config["spectral"]:
+        return []
+    tiles = [path for name in SPECTRAL_PRODUCTS for path in tile_products(name)]
+    return [f"{OUT}/endmembers.csv", *tiles]
+
+
+STAGE_TARGETS.append(spectral_targets)
