@@ -269,6 +269,8 @@ def site_mosaics():
     names = {"rgb", "reflectance", *ANCILLARY, "abundance", "sam", "sid", "ndvi"}
     if config["source"] == "neon" and config["neon"]["chm"]:
         names.add("chm")
+    if config["species"]["source"]:
+        names |= {"species", "species_probability"}
     return names
 
 
@@ -352,4 +354,5 @@ def all_targets(wildcards):
         ]
     targets += s2_targets()
     targets += s2_product_targets()
+    targets += species_targets()
     return targets

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from aopflow.demo.aop import SiteSpec, tile_file_name  # noqa: F401 (used by rules/demo.smk)
 
 
-def demo_spec(site: str, year: int, demo: Mapping) -> SiteSpec:
-    """The demo generator's :class:`SiteSpec` from the ``demo:`` config section."""
+def demo_spec(site: str, year: int, demo: Mapping, trees: bool = False) -> SiteSpec:
+    """The demo generator's :class:`SiteSpec` from the ``demo:`` config section; ``trees``:
+    plant the species stage's tree crowns (``species.source: demo``)."""
     spec = SiteSpec(
         site=site,
         domain=demo["domain"],
@@ -29,6 +30,7 @@ def demo_spec(site: str, year: int, demo: Mapping) -> SiteSpec:
         noise=float(demo["noise"]),
         chunks=demo["chunks"],
         wqi_dtype=demo.get("wqi_dtype", SiteSpec.wqi_dtype),
+        trees=bool(trees),
     )
     spec.validate()
     return spec
