@@ -13,16 +13,11 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
-from matplotlib.colors import BoundaryNorm, ListedColormap
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from threadpoolctl import threadpool_limits
 
 from aopflow.clean import CleanSpec, tile_good_bands
-from aopflow.demo.species import write_field_tables, write_truth
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import atomic_path, write_png
 from aopflow.neon.reader import NeonTile, check_tile_in_cell, read_meta
@@ -30,7 +25,6 @@ from aopflow.products import CLASS_NODATA
 from aopflow.raster import write_geotiff
 from aopflow.species.crowns import crown_labels, extract_pixels
 from aopflow.species.locate import locate_stems, read_points
-from aopflow.species.model import ModelSpec, cross_validate, fit
 from aopflow.species.predict import column_codes, predict_block
 from aopflow.species.tables import (
     INDIVIDUAL_COLUMNS,
@@ -44,8 +38,9 @@ from aopflow.species.tables import (
     join_stems,
     read_table,
 )
-from aopflow.stages.demo import demo_spec
-from aopflow.stages.figures import CLASS_COLORS, read_decimated
+
+# scikit-learn, joblib, matplotlib and the demo generator are imported by the functions that use
+# them: they take seconds to import, and a per-tile training job needs none of them.
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +49,9 @@ log = logging.getLogger(__name__)
 def species_demo(site: str, year: int, demo: Mapping, *, out_dir: str | os.PathLike,
                  truth: Mapping[str, str | os.PathLike]) -> dict[str, Path]:
     """The demo site's field tables (``out_dir``) and per-tile truth (tile id -> path)."""
+    from aopflow.demo.species import write_field_tables, write_truth
+    from aopflow.stages.demo import demo_spec
+
     spec = demo_spec(site, year, demo, trees=True)
     files = write_field_tables(spec, out_dir)
     for tile, path in truth.items():
@@ -221,6 +219,10 @@ def species_model(training: Sequence[str | os.PathLike], stems_csv: str | os.Pat
     ``classes_csv`` and ``model_path`` (joblib: ``pipeline``, ``classes``, ``bands``,
     ``wavelengths``). Returns the metrics.
     """
+    import joblib
+
+    from aopflow.species.model import ModelSpec, cross_validate, fit
+
     spec = ModelSpec.from_config(species)
     data = read_training(training)
     stems = read_used_stems(stems_csv)
@@ -257,6 +259,8 @@ def species_predict(h5_path: str | os.PathLike, model_path: str | os.PathLike, *
                     threads: int = 1, block_mb: float = 32.0) -> dict[str, Path]:
     """Class (uint8: code of ``classes.csv``, 0 unclassified, 255 no data) and its probability
     (float32, NaN no data) of every pixel of a tile, read once in row blocks of the model's bands."""
+    import joblib
+
     saved = joblib.load(model_path)
     model, bands = saved["pipeline"], np.asarray(saved["bands"])
     _set_threads(model, threads)
@@ -292,6 +296,12 @@ def _set_threads(model, threads: int) -> None:
 # ----------------------------------------------------------------------------- figures
 def species_map_figure(mosaic_path, classes_csv, png_path, title: str = "Tree species (predicted)") -> Path:
     """The species mosaic with a legend of scientific names (0 unclassified in light grey)."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from aopflow.stages.figures import CLASS_COLORS, read_decimated
+
     classes = pd.read_csv(classes_csv)
     arr, ext, nodata, _ = read_decimated(mosaic_path)
     a = arr[0].astype(float)
@@ -314,6 +324,8 @@ def species_map_figure(mosaic_path, classes_csv, png_path, title: str = "Tree sp
 
 def confusion_figure(confusion_csv, png_path) -> Path:
     """Row-normalised confusion matrix of the plot-grouped cross-validation (pixel level)."""
+    from matplotlib.figure import Figure
+
     cm = pd.read_csv(confusion_csv, index_col=0)
     m = cm.to_numpy(float)
     norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
@@ -334,6 +346,8 @@ def confusion_figure(confusion_csv, png_path) -> Path:
 
 def f1_figure(metrics_csv, png_path) -> Path:
     """Per-taxon F1 (pixel level) of the plot-grouped and the random pixel split, side by side."""
+    from matplotlib.figure import Figure
+
     m = pd.read_csv(metrics_csv)
     px = m[(m["level"] == "pixel") & ~m["class"].isin(["weighted avg", "accuracy"])]
     classes = list(dict.fromkeys(px["class"]))
