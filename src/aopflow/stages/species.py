@@ -308,7 +308,7 @@ def species_map_figure(mosaic_path, classes_csv, png_path, title: str = "Tree sp
     a[arr[0] == (nodata if nodata is not None else CLASS_NODATA)] = np.nan
     n = len(classes)
     colors = ["#e0e0e0"] + [CLASS_COLORS[i % len(CLASS_COLORS)] for i in range(n)]
-    fig = Figure(figsize=(8, 6.5))
+    fig = Figure(figsize=(8, 6.5), layout="constrained")
     ax = fig.subplots()
     ax.imshow(np.ma.masked_invalid(a), cmap=ListedColormap(colors), norm=BoundaryNorm(np.arange(-0.5, n + 1), n + 1),
               extent=ext, interpolation="nearest")
@@ -329,7 +329,7 @@ def confusion_figure(confusion_csv, png_path) -> Path:
     cm = pd.read_csv(confusion_csv, index_col=0)
     m = cm.to_numpy(float)
     norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    fig = Figure(figsize=(1.0 + 0.7 * len(cm), 0.8 + 0.7 * len(cm)))
+    fig = Figure(figsize=(1.0 + 0.7 * len(cm), 0.8 + 0.7 * len(cm)), layout="constrained")
     ax = fig.subplots()
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(m.shape[0]):
@@ -352,7 +352,7 @@ def f1_figure(metrics_csv, png_path) -> Path:
     px = m[(m["level"] == "pixel") & ~m["class"].isin(["weighted avg", "accuracy"])]
     classes = list(dict.fromkeys(px["class"]))
     x = np.arange(len(classes))
-    fig = Figure(figsize=(1.5 + 0.8 * len(classes), 4))
+    fig = Figure(figsize=(1.5 + 0.8 * len(classes), 4), layout="constrained")
     ax = fig.subplots()
     for k, (split, color) in enumerate((("plot", "#1b9e77"), ("random", "#d95f02"))):
         vals = px[px["split"] == split].set_index("class").reindex(classes)["f1"]
