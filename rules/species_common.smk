@@ -52,9 +52,13 @@ def species_table_files(wildcards=None):
     """The field tables of the configured source: table -> file(s)."""
     source = SPECIES["source"]
     if source == "demo":
-        return {t: f"{SPECIES_DEMO_DIR}/{SPECIES_TABLE_FILES[t]}" for t in SPECIES_TABLES}
+        return {
+            t: f"{SPECIES_DEMO_DIR}/{SPECIES_TABLE_FILES[t]}" for t in SPECIES_TABLES
+        }
     if source == "neon":
-        return {t: f"{SPECIES_NEON_DIR}/{SPECIES_TABLE_FILES[t]}" for t in SPECIES_TABLES}
+        return {
+            t: f"{SPECIES_NEON_DIR}/{SPECIES_TABLE_FILES[t]}" for t in SPECIES_TABLES
+        }
     return species_user_files()
 
 
@@ -85,9 +89,7 @@ def species_training_files(wildcards):
 
 
 def species_demo_truth_files():
-    return {
-        tile: f"{OUT}/h5/truth/species_{tile}.tif" for tile in DEMO_NAMES
-    }
+    return {tile: f"{OUT}/h5/truth/species_{tile}.tif" for tile in DEMO_NAMES}
 
 
 def species_targets():
