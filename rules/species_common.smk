@@ -59,7 +59,7 @@ def species_table_files(wildcards=None):
         return {
             t: f"{SPECIES_NEON_DIR}/{SPECIES_TABLE_FILES[t]}" for t in SPECIES_TABLES
         }
-    return species_user_files()
+    return SPECIES_USER_FILES
 
 
 def species_user_files():
@@ -82,6 +82,10 @@ def species_user_files():
 
 def species_paths(value, table):
     return species_expand_paths(value, f"species.files.{table}")
+
+
+# source files: the user's tables, checked (and globs expanded) before any job runs.
+SPECIES_USER_FILES = species_user_files() if SPECIES["source"] == "files" else {}
 
 
 def species_training_files(wildcards):

@@ -80,3 +80,17 @@ def test_classifier_edit_reruns_model_and_prediction_only(species_run, tmp_path)
     assert not rules & {"species_stems", "species_training", "species_demo", "demo_tile", "spectral_tile"}, rules
     assert rules <= {"species_model", "species_predict", "mosaic", "figure_species_map",
                      "figure_species_confusion", "figure_species_f1", "zonal", "downscale", "all"}, rules
+
+
+def test_source_files_takes_globs_and_lists_and_names_a_missing_key(species_run, tmp_path):
+    wd, _ = species_run
+    vst = wd / OUT / "h5/vst"
+    files = {"mapping": str(vst / "vst_mapping*.csv"), "individual": [str(vst / "vst_apparentindividual.csv")],
+             "points": str(vst / "All_NEON_TOS_Plot_Points.csv")}
+    wf, cfg = new_workflow(tmp_path, **{**CONFIG, "species": {"source": "files", "files": files}})
+    plan = snakemake(wf, "--configfile", str(cfg), "-n").stdout
+    assert "rule species_stems:" in plan and "species_demo" not in plan
+    cfg = update_config(cfg, species={"source": "files", "files": {**files, "points": None}})
+    proc = snakemake(wf, "--configfile", str(cfg), "-n", check=False)
+    assert proc.returncode != 0
+    assert "species.files.points is not set" in proc.stdout + proc.stderr
