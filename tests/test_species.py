@@ -346,3 +346,22 @@ def test_source_neon_against_the_fake_api(demo_site, tmp_path):
     pd.testing.assert_series_equal(api["reason"], ref["reason"])
     np.testing.assert_allclose(api.loc[api["used"], ["easting", "northing"]].to_numpy(float),
                                ref.loc[ref["used"], ["easting", "northing"]].to_numpy(float), atol=1e-6)
+
+
+def test_years_and_unmatched_individuals():
+    from aopflow.species.tables import StemFilter, join_stems, latest_measurements
+
+    ind = pd.DataFrame({"individualID": ["a", "a", "b"], "date": ["2020-06-01", "2024-06-01", "2023-01-01"],
+                        "eventID": [None, None, "vst_X_2023"], "plotID": ["P"] * 3, "plantStatus": ["Live"] * 3,
+                        "growthForm": ["single bole tree"] * 3, "height": ["5", "6", "7"],
+                        "maxCrownDiameter": [None, "3", None], "canopyPosition": [None] * 3, "tempStemID": [None] * 3})
+    # AOP year 2023: a's 2024 measurement is after the flight, its 2020 one counts.
+    latest = latest_measurements(ind, None, 2023)
+    assert latest.loc["a", "height"] == 5 and latest.loc["b", "height"] == 7
+    assert list(latest_measurements(ind, [2024], 2023).index) == ["a"]
+    mp = pd.DataFrame({"individualID": ["a", "c"], "date": ["2019-01-01"] * 2, "plotID": ["P"] * 2,
+                       "pointID": ["41", None], "stemDistance": ["1", None], "stemAzimuth": ["0", None],
+                       "taxonID": ["X", "Y"], "scientificName": ["x", "y"]})
+    reasons = join_stems(mp, ind, StemFilter(aop_year=2023)).set_index("individualID")["reason"]
+    assert reasons.isna()["a"]
+    assert reasons["b"] == "no mapping record" and reasons["c"] == "no measurement in the years used"

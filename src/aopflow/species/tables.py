@@ -178,7 +178,8 @@ def latest_measurements(individual: pd.DataFrame, years: Sequence[int] | None,
     are resolved to the tallest bole; the crown diameter is the largest measured on any bole.
     """
     df = individual.copy()
-    df["year"] = [field_year(e, d) for e, d in zip(df["eventID"], df["date"])]
+    df["year"] = pd.to_numeric(pd.Series([field_year(e, d) for e, d in zip(df["eventID"], df["date"])],
+                                         index=df.index, dtype=object), errors="coerce")
     if years is not None:
         df = df[df["year"].isin(list(years))]
     elif aop_year is not None:
@@ -222,9 +223,9 @@ STEM_COLUMNS = ["individualID", "plotID", "pointID", "taxonID", "scientificName"
 
 
 def _reason_before_location(row, flt: StemFilter) -> str | None:
-    if row["measured"] is False:
+    if not row["measured"]:
         return "no measurement in the years used"
-    if row["mapped"] is False:
+    if not row["mapped"]:
         return "no mapping record"
     if not isinstance(row["taxonID"], str) or not row["taxonID"].strip():
         return "no taxonID"
