@@ -365,3 +365,21 @@ def test_years_and_unmatched_individuals():
     reasons = join_stems(mp, ind, StemFilter(aop_year=2023)).set_index("individualID")["reason"]
     assert reasons.isna()["a"]
     assert reasons["b"] == "no mapping record" and reasons["c"] == "no measurement in the years used"
+
+
+def test_no_stem_inside_the_tiles_is_an_error(tmp_path, site_002):
+    mp, ip, pp = _tables(tmp_path, site_002[1][0].parent)
+    pts = pd.read_csv(pp)
+    pts["easting"] += 100000.0  # the plot is far east of the site
+    pts.to_csv(pp, index=False)
+    with pytest.raises(InputDataError, match="no usable stem inside the tiles.*'outside the tiles'"):
+        stage.species_stems(str(mp), str(ip), pp, site_002[1], stems_csv=tmp_path / "s.csv",
+                            stems_gpkg=tmp_path / "s.gpkg", species=FILTERS, aop_year=2024)
+
+
+def test_fewer_plots_than_folds_names_the_key():
+    from aopflow.errors import ConfigError
+
+    y = np.array(["a", "b"] * 30)
+    with pytest.raises(ConfigError, match=r"only 3 plots.*species\.cv\.folds = 5"):
+        plot_folds(y, np.repeat(["p1", "p2", "p3"], 20), 5, seed=0)
