@@ -383,3 +383,23 @@ def test_fewer_plots_than_folds_names_the_key():
     y = np.array(["a", "b"] * 30)
     with pytest.raises(ConfigError, match=r"only 3 plots.*species\.cv\.folds = 5"):
         plot_folds(y, np.repeat(["p1", "p2", "p3"], 20), 5, seed=0)
+
+
+def test_predict_block_codes_probabilities_and_no_data():
+    from aopflow.species.predict import column_codes, predict_block
+
+    class Fixed:  # predict_proba by the first band's value: 0.1 -> column 0 at 0.9, else column 1 at 0.55
+        classes_ = np.array(["B", "A"])  # scikit-learn's column order; codes follow classes.csv (A=1, B=2)
+
+        def predict_proba(self, x):
+            first = np.isclose(x[:, 0], 0.1)
+            return np.where(first[:, None], [0.9, 0.1], [0.45, 0.55])
+
+    raw = np.array([[[1000, 5], [2000, 5]], [[-9999, 5], [3000, 5]]], dtype=np.int16)  # (2, 2, 2 bands)
+    cols = column_codes(Fixed.classes_, ["A", "B"])
+    assert list(cols) == [2, 1]
+    codes, prob = predict_block(Fixed(), raw, -9999.0, 10000.0, None, 255, cols)
+    np.testing.assert_array_equal(codes, [[2, 1], [255, 1]])
+    np.testing.assert_allclose(prob, [[0.9, 0.55], [np.nan, 0.55]])
+    codes, _ = predict_block(Fixed(), raw, -9999.0, 10000.0, 0.6, 255, cols)
+    np.testing.assert_array_equal(codes, [[2, 0], [255, 0]])  # below min_probability: unclassified
