@@ -15,7 +15,7 @@ from aopflow.smk import JOB_ENVIRONMENT
 from aopflow.neon import naming
 from aopflow.neon.layers import canonical_layer, layer_product_name
 from aopflow.neon.selection import select_subset
-from aopflow.products import SPECTRAL_PRODUCTS, product
+from aopflow.products import SPECIES_PRODUCTS, SPECTRAL_PRODUCTS, product
 from aopflow.stages import demo as aop_demo
 from aopflow.stages import tiles as aop_site
 from aopflow.zonal import zonal_rasters
@@ -122,6 +122,7 @@ def site_mosaics():
     """Names of the site mosaics the rules can make (spectral ones even with spectral: false,
     when zonal or downscale asks for them)."""
     names = {"rgb", *ANCILLARY, *SPECTRAL_PRODUCTS}
+    names |= set(SPECIES_PRODUCTS) if config["species"]["source"] else set()
     if config["source"] == "neon" and config["neon"]["chm"]:
         names.add("chm")
     return names

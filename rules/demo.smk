@@ -20,6 +20,7 @@ if config["source"] == "demo":
             spec=config["demo"],
             site=config["site"],
             year=config["year"],
+            trees=config["species"]["source"] == "demo",  # crowns for the species stage
         script:
             "../scripts/demo_tile.py"
 

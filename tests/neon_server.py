@@ -14,6 +14,11 @@ files themselves:
   fresh signature per file: file URLs look like Google Cloud Storage signed URLs,
   ``http://127.0.0.1:PORT/files/SITE/MONTH/NAME?X-Goog-Signature=...&expires=...``; a signature
   stays valid until it is expired (fault ``"expire"``), after which only a newer listing helps.
+- ``GET {url}locations/{name}``: ``{"data": {locationName, locationUtmEasting, ...,
+  locationChildren, locationChildrenUrls}}`` of a location added with :meth:`add_location`
+  (404 with ``errors`` otherwise).
+- Files of other products (e.g. the vegetation structure tables of DP1.10098.001) are served
+  under their own product code when added with ``add_file(..., product=...)``.
 - ``GET /files/SITE/MONTH/NAME?...``: the bytes, with ``Accept-Ranges: bytes`` and ``Range``
   support (206 + ``Content-Range``; 416 when unsatisfiable).
 
@@ -110,6 +115,7 @@ class ServedFile:
     crc32c: str | None
     data: bytes | None = None
     path: Path | None = None
+    product: str | None = None  # None: the server's product
 
     def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield the bytes ``[start, end)`` in chunks."""
@@ -195,8 +201,18 @@ class FakeNeonServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._root_url: str | None = None
         self._thread: threading.Thread | None = None
+        self.locations: dict[str, dict] = {}
 
     # ------------------------------------------------------------------ content
+    def add_location(self, name: str, data: dict) -> None:
+        """Serve ``data`` (a location's ``data`` object) at ``locations/{name}``; its
+        ``locationChildrenUrls`` are filled in from ``locationChildren``."""
+        body = dict(data)
+        body.setdefault("locationName", name)
+        body["locationChildrenUrls"] = [f"{self.url}locations/{c}" for c in body.get("locationChildren", [])]
+        with self._lock:
+            self.locations[name] = body
+
     def add_file(
         self,
         month: str,
@@ -206,6 +222,7 @@ class FakeNeonServer:
         *,
         site: str | None = None,
         crc32c: str | None | bool = True,
+        product: str | None = None,
     ) -> ServedFile:
         """Register a file for ``site`` (default: the server's) and ``month`` (``YYYY-MM``).
 
@@ -216,7 +233,7 @@ class FakeNeonServer:
             raise ValueError(f"month must be YYYY-MM, got {month!r}")
         site = site or self.site
         for f in self.files.values():
-            if f.site == site and f.month == month and f.release != release:
+            if f.site == site and f.month == month and f.product == product and f.release != release:
                 raise ValueError(f"{site} {month} already has release {f.release}, not {release}")
         if isinstance(data_or_path, bytes | bytearray):
             data, path, size = bytes(data_or_path), None, len(data_or_path)
@@ -226,7 +243,7 @@ class FakeNeonServer:
             size = path.stat().st_size
             true_crc = _crc32c_file(path)
         listed = true_crc if crc32c is True else (crc32c or None)
-        served = ServedFile(site, month, name, release, size, listed, data, path)
+        served = ServedFile(site, month, name, release, size, listed, data, path, product)
         with self._lock:
             self.files[(site, month, name)] = served
             self._signatures.setdefault((site, month, name), set())
@@ -354,9 +371,16 @@ class FakeNeonServer:
             f"?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature={sig}&expires={expires}"
         )
 
-    def _product_json(self) -> dict:
+    def _products(self) -> set[str]:
+        return {self.product} | {f.product for f in self.files.values() if f.product}
+
+    def _of(self, product: str) -> list[ServedFile]:
+        return [f for f in self.files.values() if (f.product or self.product) == product]
+
+    def _product_json(self, product: str | None = None) -> dict:
+        product = product or self.product
         by_site: dict[str, dict[str, str]] = {}
-        for f in self.files.values():
+        for f in self._of(product):
             by_site.setdefault(f.site, {})[f.month] = f.release
         site_codes = []
         for site in sorted(by_site):
@@ -369,7 +393,7 @@ class FakeNeonServer:
                     "siteCode": site,
                     "availableMonths": months,
                     "availableDataUrls": [
-                        f"{self.url}data/{self.product}/{site}/{m}" for m in months
+                        f"{self.url}data/{product}/{site}/{m}" for m in months
                     ],
                     "availableReleases": [
                         {"release": r, "availableMonths": ms} for r, ms in sorted(releases.items())
@@ -378,10 +402,10 @@ class FakeNeonServer:
             )
         return {
             "data": {
-                "productCodeLong": f"NEON.DOM.SITE.{self.product}",
-                "productCode": self.product,
-                "productCodePresentation": f"NEON.{self.product}",
-                "productName": PRODUCT_NAMES.get(self.product, "AOP product"),
+                "productCodeLong": f"NEON.DOM.SITE.{product}",
+                "productCode": product,
+                "productCodePresentation": f"NEON.{product}",
+                "productName": PRODUCT_NAMES.get(product, "AOP product"),
                 "productStatus": "ACTIVE",
                 "productScienceTeamAbbr": "AOP",
                 "releases": [
@@ -390,19 +414,20 @@ class FakeNeonServer:
                         "generationDate": "2026-01-01T00:00:00Z",
                         "url": f"{self.url}releases/{r}",
                     }
-                    for r in sorted({f.release for f in self.files.values()} - {"PROVISIONAL"})
+                    for r in sorted({f.release for f in self._of(product)} - {"PROVISIONAL"})
                 ],
                 "siteCodes": site_codes,
             }
         }
 
-    def _month_json(self, site: str, month: str) -> dict | None:
-        files = [f for f in self.files.values() if f.site == site and f.month == month]
+    def _month_json(self, site: str, month: str, product: str | None = None) -> dict | None:
+        product = product or self.product
+        files = [f for f in self._of(product) if f.site == site and f.month == month]
         if not files:
             return None
         return {
             "data": {
-                "productCode": self.product,
+                "productCode": product,
                 "siteCode": site,
                 "month": month,
                 "release": files[0].release,
@@ -521,7 +546,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, body = 404, {"errors": [{"errorMessage": f"No data found for {rest}"}]}
         with fake._lock:  # build the answer under the lock, send it outside (_record locks)
             if parts[0] == "products" and len(parts) == 2:
-                if parts[1] != fake.product:
+                if parts[1] not in fake._products():
                     status = fake.unknown_product_status
                     body = {
                         "errors": [
@@ -529,9 +554,11 @@ class _Handler(BaseHTTPRequestHandler):
                         ]
                     }
                 else:
-                    status, body = 200, fake._product_json()
-            elif parts[0] == "data" and len(parts) == 4 and parts[1] == fake.product:
-                month = fake._month_json(parts[2], parts[3])
+                    status, body = 200, fake._product_json(parts[1])
+            elif parts[0] == "locations" and len(parts) == 2 and parts[1] in fake.locations:
+                status, body = 200, {"data": fake.locations[parts[1]]}
+            elif parts[0] == "data" and len(parts) == 4 and parts[1] in fake._products():
+                month = fake._month_json(parts[2], parts[3], parts[1])
                 if month is not None:
                     status, body = 200, month
         self._json(status, body)

@@ -19,6 +19,8 @@ def write_config(workdir: Path, **overrides) -> Path:
     cfg = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
     # The Sentinel-2 stage only where a test asks for it (its demo needs whole-block pixels).
     cfg["sentinel2"]["source"] = None
+    # The species stage too (its demo needs plots of crowns several pixels wide: tests/test_species*.py).
+    cfg["species"]["source"] = None
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):
             cfg[key] = {**cfg[key], **value}

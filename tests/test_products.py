@@ -8,14 +8,15 @@ from aopflow.products import CLASS_NODATA, MOSAIC_PRODUCTS, PRODUCTS, product
 
 
 def test_class_maps_and_continuous_products():
-    assert {n for n, p in PRODUCTS.items() if p.categorical} == {"wqi", "sam", "sid"}
-    for name in ("sam", "sid", "wqi"):
+    assert {n for n, p in PRODUCTS.items() if p.categorical} == {"wqi", "sam", "sid", "species"}
+    for name in ("sam", "sid", "wqi", "species"):
         p = product(name)
         assert (p.overview_resampling, p.downscale_method) == ("nearest", "majority")
-    for name in ("ndvi", "abundance", "rgb", "chm", "aspect"):
+    for name in ("ndvi", "abundance", "rgb", "chm", "aspect", "species_probability"):
         p = product(name)
         assert (p.overview_resampling, p.downscale_method) == ("average", "mean")
     assert product("sam").nodata == CLASS_NODATA and product("wqi").nodata == 0
+    assert product("species").nodata == CLASS_NODATA
     assert math.isnan(product("ndvi").nodata)
     assert "reflectance" not in MOSAIC_PRODUCTS and "wqi" in MOSAIC_PRODUCTS
 

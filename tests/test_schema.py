@@ -14,6 +14,9 @@ from aopflow.neon import naming
 from aopflow.neon.layers import ANCILLARY_ALIASES
 from aopflow.products import MOSAIC_PRODUCTS, S2_PRODUCT_PATTERN, S2_PRODUCTS
 from aopflow.sentinel2.scaling import OFFSETS
+from aopflow.species.crowns import OVERLAP
+from aopflow.species.model import CLASSIFIERS, FEATURES
+from aopflow.species.tables import CROWN_RADIUS, RARE_TAXA
 from aopflow.zonal import RASTER_NAME_PATTERN, STATS
 
 SCHEMA_TEXT = (Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text()
@@ -46,6 +49,11 @@ def node(path: str) -> dict:
         ("demo.materials.[]", MATERIALS),
         ("demo.chunks", [*CHUNK_PROFILES, "auto"]),
         ("sentinel2.offset", OFFSETS),
+        ("species.classifier", CLASSIFIERS),
+        ("species.features.bands", FEATURES),
+        ("species.crown.radius", CROWN_RADIUS),
+        ("species.crown.overlap", OVERLAP),
+        ("species.rare_taxa", RARE_TAXA),
     ],
 )
 def test_schema_enum_equals_package_table(key, table):

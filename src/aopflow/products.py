@@ -23,7 +23,7 @@ from aopflow.neon.layers import ANCILLARY_ALIASES, ANCILLARY_NODATA, WQI_NODATA,
 _RESAMPLING = {True: "nearest", False: "average"}
 _DOWNSCALE = {True: "majority", False: "mean"}
 
-#: No-data code of the SAM/SID class maps (uint8; 0 = unclassified, 1..n classes).
+#: No-data code of the class maps (SAM/SID, species; uint8; 0 = unclassified, 1..n classes).
 CLASS_NODATA = 255
 
 
@@ -73,10 +73,15 @@ PRODUCTS: dict[str, Product] = {
     "sid": Product("sid", categorical=True, nodata=CLASS_NODATA),
     "ndvi": Product("ndvi", categorical=False, nodata=math.nan),
     "chm": Product("chm", categorical=False, nodata=None),
+    # Tree species (aopflow.stages.species): uint8 codes of species/classes.csv, 0 unclassified.
+    "species": Product("species", categorical=True, nodata=CLASS_NODATA),
+    "species_probability": Product("species_probability", categorical=False, nodata=math.nan),
 }
 
 #: Products of the spectral stage (per tile and mosaicked): abundances, SAM/SID classes, NDVI.
 SPECTRAL_PRODUCTS = ("abundance", "sam", "sid", "ndvi")
+#: The per-tile products (and site mosaics) of the species stage.
+SPECIES_PRODUCTS = ("species", "species_probability")
 
 #: Products that have a site mosaic (``mosaic/{name}.tif``): all but the reflectance cube.
 MOSAIC_PRODUCTS = tuple(sorted(set(PRODUCTS) - {"reflectance"}))

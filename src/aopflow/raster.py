@@ -191,3 +191,18 @@ def valid_mask(array: np.ndarray, nodata: float | None) -> np.ndarray:
         else:
             valid &= array != float(nodata)
     return valid
+
+
+def read_decimated(path: str | os.PathLike, max_pixels: int = 1500, bands=None):
+    """Read a raster at most ``max_pixels`` on its longer side (uses overviews when present).
+
+    Returns ``(array (bands, rows, cols) with no-data as NaN/masked, extent (l, r, b, t), src
+    nodata, band descriptions)``.
+    """
+    with rasterio.open(path) as src:
+        f = max(1, math.ceil(max(src.width, src.height) / max_pixels))
+        shape = (math.ceil(src.height / f), math.ceil(src.width / f))
+        idx = bands or list(range(1, src.count + 1))
+        arr = src.read(idx, out_shape=(len(idx), *shape), resampling=rasterio.enums.Resampling.nearest)
+        b = src.bounds
+        return arr, (b.left, b.right, b.bottom, b.top), src.nodata, src.descriptions

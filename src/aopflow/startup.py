@@ -27,6 +27,7 @@ THRESHOLD_KEYS = {"sam": "sam_max_angle", "sid": "sid_max_divergence"}
 DEMO_KEYS = {
     "zonal.plots": "a plots file (GeoPackage, Shapefile, GeoJSON or CSV)",
     "sentinel2.source": "stac (with sentinel2.api_url)",
+    "species.source": "neon or files (with species.files)",
 }
 
 #: Pixel size (m) of NEON AOP L3 products (the 1 km x 1 km mosaic tiles are 1000 x 1000 px).

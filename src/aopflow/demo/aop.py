@@ -133,6 +133,7 @@ class SiteSpec:
     compression: int = 3  # gzip level; 0 = uncompressed
     wqi_dtype: str = "int16"  # .002 Weather_Quality_Indicator dtype: int16 or int32 (-9999 = no data)
     rare: tuple[RarePatch, ...] = ()  # materials whose only pure pixels are one small square
+    trees: bool = False  # plant tree crowns of synthetic taxa (species.source: demo; aopflow.demo.species)
 
     def tile_ids(self) -> list[str]:
         e0, n0 = self.origin
@@ -342,11 +343,18 @@ def write_tile(spec: SiteSpec, tile_id: str, out_dir: Path, truth_dir: Path | No
     noise_sd[in_window] = 0.05  # water-vapour absorption: mostly noise
     noise_sd[-10:] = 0.03  # "the last 10 bands sometimes have noise"
     rng = np.random.default_rng([spec.seed, e, n])
+    crowns = None
+    if spec.trees:  # tree crowns replace the scene where they are (aopflow.demo.species)
+        from aopflow.demo.species import crown_paint
+
+        crowns = crown_paint(spec, tile_id, wl, endmember_spectra(["vegetation"], wl)[0])
     cube = np.empty((px, px, nb), dtype=np.int16)
     rows_per = max(1, int(2**24 // (px * nb)))
     for r0 in range(0, px, rows_per):
         r1 = min(px, r0 + rows_per)
         refl = abund[r0:r1] @ E  # (rows, px, nb) float32
+        if crowns is not None:
+            crowns.paint(refl, r0, r1)
         refl += rng.standard_normal(refl.shape, dtype=np.float32) * noise_sd
         refl[:, :, in_window] = np.abs(refl[:, :, in_window]) * 0.3 + 0.02 * rng.random(
             (r1 - r0, px, int(in_window.sum())), dtype=np.float32
@@ -361,7 +369,7 @@ def write_tile(spec: SiteSpec, tile_id: str, out_dir: Path, truth_dir: Path | No
     if truth_dir is not None:
         truth_dir.mkdir(parents=True, exist_ok=True)
         transform = Affine(res, 0, e, 0, -res, uly)
-        a = np.moveaxis(abund, -1, 0).copy()
+        a = np.moveaxis(abund if crowns is None else crowns.truth_abundance(abund), -1, 0).copy()
         a[:, nodata] = np.nan
         with atomic_path(truth_dir / f"abundance_{tile_id}.tif") as tmp:
             with rasterio.open(

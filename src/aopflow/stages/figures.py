@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,29 +16,14 @@ import rasterio  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from aopflow.io import atomic_path  # noqa: E402
+from aopflow.io import CLASS_COLORS, atomic_path  # noqa: E402
+from aopflow.raster import read_decimated  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 WQI_COLORS = {1: ("#2ca02c", "< 10 % cloud cover"), 2: ("#ffd700", "10-50 % cloud cover"),
               3: ("#d62728", "> 50 % cloud cover")}
-CLASS_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
-                "#666666", "#1f78b4", "#b2df8a", "#fb9a99", "#cab2d6"]
 
-
-def read_decimated(path: str | os.PathLike, max_pixels: int = 1500, bands=None):
-    """Read a raster at most ``max_pixels`` on its longer side (uses overviews when present).
-
-    Returns ``(array (bands, rows, cols) with no-data as NaN/masked, extent (l, r, b, t), src
-    nodata, band descriptions)``.
-    """
-    with rasterio.open(path) as src:
-        f = max(1, math.ceil(max(src.width, src.height) / max_pixels))
-        shape = (math.ceil(src.height / f), math.ceil(src.width / f))
-        idx = bands or list(range(1, src.count + 1))
-        arr = src.read(idx, out_shape=(len(idx), *shape), resampling=rasterio.enums.Resampling.nearest)
-        b = src.bounds
-        return arr, (b.left, b.right, b.bottom, b.top), src.nodata, src.descriptions
 
 
 def _save(fig, path):
