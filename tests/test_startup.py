@@ -91,12 +91,14 @@ def test_downscale_resolutions_are_multiples_of_the_pixel_size(shipped):
     check(edited(shipped, "downscale", resolutions=[3]), pixel_size=(1.0, "tile x.h5"))
 
 
-@pytest.mark.parametrize("key", ["zonal.plots", "sentinel2.source"])
+@pytest.mark.parametrize("key", sorted(DEMO_KEYS))
 @pytest.mark.parametrize("source", ["local", "neon"])
 def test_demo_data_needs_the_demo_source(shipped, key, source):
     section, name = key.split(".")
-    other = "sentinel2.source" if key == "zonal.plots" else "zonal.plots"
-    cfg = edited({**shipped, "source": source}, other.split(".")[0], **{other.split(".")[1]: None})
+    cfg = {**shipped, "source": source}
+    for other in DEMO_KEYS:  # every other demo key off: the error names this one
+        if other != key:
+            cfg = edited(cfg, other.split(".")[0], **{other.split(".")[1]: None})
     cfg = edited(cfg, section, **{name: "demo"})
     with pytest.raises(ConfigError, match=rf"^{key} is 'demo', .* this run uses source: {source}; set {key} to "):
         check(cfg)
