@@ -23,6 +23,7 @@ include: "rules/zonal.smk"
 include: "rules/sentinel2.smk"
 include: "rules/s2_products.smk"
 include: "rules/downscale.smk"
+include: "rules/publish.smk"
 
 
 rule all:

@@ -352,4 +352,5 @@ def all_targets(wildcards):
         ]
     targets += s2_targets()
     targets += s2_product_targets()
+    targets += publish_targets()
     return targets

@@ -18,13 +18,10 @@ from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from aopflow.io import atomic_path  # noqa: E402
+from aopflow.products import CLASS_COLORS, WQI_COLORS  # noqa: E402,F401  (also read by the site map)
 
 log = logging.getLogger(__name__)
 
-WQI_COLORS = {1: ("#2ca02c", "< 10 % cloud cover"), 2: ("#ffd700", "10-50 % cloud cover"),
-              3: ("#d62728", "> 50 % cloud cover")}
-CLASS_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
-                "#666666", "#1f78b4", "#b2df8a", "#fb9a99", "#cab2d6"]
 
 
 def read_decimated(path: str | os.PathLike, max_pixels: int = 1500, bands=None):
