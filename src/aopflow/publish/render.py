@@ -83,7 +83,7 @@ def read_web_mercator(path: str | Path, max_px: int, categorical: bool,
         arr = data.astype("float64").filled(np.nan)
         if src.nodata is not None and not math.isnan(src.nodata):
             arr[data.data == src.nodata] = np.nan
-        transform = src.transform * src.transform.scale(src.width / shape[1],
+        transform = src.transform @ src.transform.scale(src.width / shape[1],
                                                         src.height / shape[0])
         dst_transform, w, h = calculate_default_transform(
             src.crs, WEB_MERCATOR, shape[1], shape[0], *src.bounds)
@@ -96,8 +96,9 @@ def read_web_mercator(path: str | Path, max_px: int, categorical: bool,
         reproject(arr, out, src_transform=transform, src_crs=src.crs, src_nodata=np.nan,
                   dst_transform=dst_transform, dst_crs=WEB_MERCATOR, dst_nodata=np.nan,
                   resampling=resampling)
-    left, top = dst_transform * (0, 0)
-    right, bottom = dst_transform * (w, h)
+    # North-up grid: corners from the origin (c, f) and the pixel sizes (a, e).
+    left, top = dst_transform.c, dst_transform.f
+    right, bottom = left + dst_transform.a * w, top + dst_transform.e * h
     west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", left, bottom, right, top)
     return out, [[south, west], [north, east]]
 

@@ -17,8 +17,9 @@ intermediates of the mosaics. A Sentinel-2 date is one item whose assets (``ndvi
 
 Every raster asset carries, at asset level:
 
-* projection extension v2.0.0: ``proj:code`` (``EPSG:32611``) and, for readers written before
-  v2 (stackstac 0.5, odc-stac < 0.4), ``proj:epsg``; ``proj:shape``, ``proj:transform``,
+* projection extension v1.2.0: ``proj:code`` (``EPSG:32611``) and, for readers written before
+  ``proj:code`` (stackstac 0.5, odc-stac < 0.4), ``proj:epsg`` (v1.2.0 is the last version that
+  allows both; v2.0.0 forbids ``proj:epsg``); ``proj:shape``, ``proj:transform``,
   ``proj:bbox``;
 * raster extension v1.1.0 (``raster:bands``: nodata, data_type, scale/offset, unit, statistics
   and histogram from :func:`rio_stac.stac.get_raster_info`, computed on an overview of at most
@@ -56,7 +57,9 @@ from aopflow.publish.layout import AOP, S2, TABLE_SUFFIXES, RasterFile, split_in
 log = logging.getLogger(__name__)
 
 #: Extension schemas the catalog declares (tests/data/stac_schemas holds copies of each).
-PROJECTION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+#: Projection v1.2.0, not v2.0.0: v1.2.0 is the last version that allows both ``proj:code``
+#: and the deprecated ``proj:epsg`` older readers need (v2.0.0 forbids ``proj:epsg``).
+PROJECTION = "https://stac-extensions.github.io/projection/v1.2.0/schema.json"
 RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
 EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
@@ -76,7 +79,8 @@ S2_BANDS = {
     "swir16": ("B11", "swir16", 1.610), "swir22": ("B12", "swir22", 2.190),
 }
 
-_NM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:nm)?\s*$")
+#: A band description naming a wavelength: "550", "550.3 nm", or aopflow's "band9_672.5nm".
+_NM = re.compile(r"^(?:.*?[_ ])?(\d+(?:\.\d+)?)\s*(?:nm)?\s*$")
 
 
 def sha256_multihash(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -91,8 +95,8 @@ def sha256_multihash(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
 def band_entries(descriptions: Iterable[str | None]) -> list[dict]:
     """``eo:bands`` of a raster from its band descriptions.
 
-    A description that is a wavelength in nanometres (``"550"``, ``"550.3 nm"``: how aopflow
-    writes reflectance-derived bands) gives ``center_wavelength`` in micrometres; a Sentinel-2
+    A description that ends in a wavelength in nanometres (``"550"``, ``"550.3 nm"``,
+    ``"band9_672.5nm"``: how aopflow names reflectance-derived bands) gives ``center_wavelength`` in micrometres; a Sentinel-2
     asset key (``red``, ``nir``) gives its band name, common name and centre wavelength; any
     other description is the band's name. Example: ``["650", "red", None]`` ->
     ``[{"name": "650", "center_wavelength": 0.65}, {"name": "B04", "common_name": "red",
@@ -101,7 +105,7 @@ def band_entries(descriptions: Iterable[str | None]) -> list[dict]:
     out = []
     for i, d in enumerate(descriptions, start=1):
         d = (d or "").strip()
-        if m := _NM.match(d):
+        if (m := _NM.match(d)) and (d.endswith("nm") or d.replace(".", "", 1).isdigit()):
             out.append({"name": d, "center_wavelength": round(float(m.group(1)) / 1000, 6)})
         elif d in S2_BANDS:
             name, common, wl = S2_BANDS[d]
@@ -138,7 +142,7 @@ def raster_asset(raster: RasterFile, href: str, categorical: bool) -> tuple[pyst
             "proj:bbox": list(src.bounds),
         }
         if epsg:
-            fields["proj:epsg"] = epsg  # projection < v2.0.0 readers (stackstac 0.5.1)
+            fields["proj:epsg"] = epsg  # readers before proj:code (stackstac 0.5.1)
         else:
             fields["proj:wkt2"] = src.crs.to_wkt()
     for b, unit in zip(bands, units):
