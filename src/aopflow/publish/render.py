@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from matplotlib import colormaps
 from PIL import Image
 from rasterio.enums import Resampling
-from rasterio.warp import calculate_default_transform, reproject, transform_bounds
+from rasterio.warp import reproject, transform_bounds
 
 from aopflow.products import CLASS_COLORS, WQI_COLORS
 
@@ -85,20 +86,18 @@ def read_web_mercator(path: str | Path, max_px: int, categorical: bool,
             arr[data.data == src.nodata] = np.nan
         transform = src.transform @ src.transform.scale(src.width / shape[1],
                                                         src.height / shape[0])
-        dst_transform, w, h = calculate_default_transform(
-            src.crs, WEB_MERCATOR, shape[1], shape[0], *src.bounds)
-        g = max(w, h) / max_px
-        if g > 1:
-            w, h = max(1, math.ceil(w / g)), max(1, math.ceil(h / g))
-            dst_transform, w, h = calculate_default_transform(
-                src.crs, WEB_MERCATOR, shape[1], shape[0], *src.bounds, dst_width=w, dst_height=h)
+        # The web-Mercator grid over the raster's footprint: square pixels, the long side
+        # max_px (never finer than the source's long side).
+        left, bottom, right, top = transform_bounds(src.crs, WEB_MERCATOR, *src.bounds,
+                                                    densify_pts=21)
+        px = max(right - left, top - bottom) / min(max_px, max(src.width, src.height))
+        w, h = max(1, math.ceil((right - left) / px)), max(1, math.ceil((top - bottom) / px))
+        dst_transform = Affine(px, 0.0, left, 0.0, -px, top)
         out = np.full((len(idx), h, w), np.nan)
         reproject(arr, out, src_transform=transform, src_crs=src.crs, src_nodata=np.nan,
                   dst_transform=dst_transform, dst_crs=WEB_MERCATOR, dst_nodata=np.nan,
                   resampling=resampling)
-    # North-up grid: corners from the origin (c, f) and the pixel sizes (a, e).
-    left, top = dst_transform.c, dst_transform.f
-    right, bottom = left + dst_transform.a * w, top + dst_transform.e * h
+    right, bottom = left + px * w, top - px * h
     west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", left, bottom, right, top)
     return out, [[south, west], [north, east]]
 
