@@ -6,7 +6,7 @@ from CDNs (jsdelivr, cdnjs) and has no switch to inline them; bokeh can inline i
 needs a 1.5 MB runtime and draws maps as plots (no tile-grid/popup idiom). Leaflet 1.9.4
 (BSD-2-Clause, 147 kB minified, stable API since 2013, maintained) is shipped in
 ``aopflow/publish/vendor/leaflet`` with its licence (fetched once with ``npm pack
-leaflet@1.9.4``) and inlined into every map, with its two control images as data URIs.
+leaflet@1.9.4``) and inlined into every map, with its images as data URIs.
 
 What the map holds:
 
@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -275,7 +276,7 @@ def layers_within_budget(rasters, *, max_px: int, max_mb: float, stretch_percent
         if px <= MIN_PX:
             raise InputDataError(
                 f"the map's {len(layers)} layers take {total / 2**20:.1f} MB even at {px} px; "
-                f"raise publish.map.max_mb (now {max_mb}) or publish fewer products.")
+                f"raise publish.map_max_mb (now {max_mb}) or publish fewer products.")
         new = max(MIN_PX, int(px * math.sqrt(max_mb * 2**20 / total) * 0.95))
         log.info("map layers %.1f MB at %d px > %s MB: rendering at %d px", total / 2**20, px,
                  max_mb, new)
@@ -293,11 +294,12 @@ def leaflet_assets() -> tuple[str, str]:
                    if not l.startswith("//# sourceMappingURL"))
     css = _vendor("leaflet.css")
     images = resources.files("aopflow.publish").joinpath("vendor", "leaflet", "images")
-    for img in ("layers-2x.png", "layers.png"):  # longest name first (layers.png is a suffix)
-        uri = "data:image/png;base64," + base64.b64encode(images.joinpath(img).read_bytes()).decode()
-        css = css.replace(f"url(images/{img})", f"url({uri})")
-    if "url(images/layers" in css:
-        raise RuntimeError("leaflet.css still links images/layers*.png: vendor layout changed")
+
+    def inline(m: re.Match) -> str:
+        data = images.joinpath(m.group(1)).read_bytes()
+        return f"url(data:image/png;base64,{base64.b64encode(data).decode()})"
+
+    css = re.sub(r"url\(images/([A-Za-z0-9_.-]+\.png)\)", inline, css)
     return js, css
 
 

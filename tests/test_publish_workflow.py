@@ -1,0 +1,58 @@
+"""The publish stage in the workflow, on the tiny demo site: the catalog and the map are made
+by a plain run, the catalog validates offline and covers every mosaic and downscaled product,
+and changing one product reruns its producer and the two publish jobs, nothing upstream."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pystac
+import pytest
+
+from smk import copy_run, jobs_of, new_workflow, snakemake, tiny_demo
+from stac_offline import no_network, validate_offline  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.workflow
+
+OUT = Path("results/DEMO/2024")
+# Zonal statistics and downscaling of two products keep those stages in the DAG.
+STAGES = {"zonal": {"rasters": ["ndvi", "sam"]},
+          "downscale": {"products": ["ndvi", "sam"], "resolutions": [40]},
+          "publish": {"stac": True, "map": True}}
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("publish")
+    wd, cfg = new_workflow(tmp, **tiny_demo(**STAGES))
+    snakemake(wd, "--configfile", str(cfg))
+    return wd, cfg
+
+
+def test_catalog_and_map_of_a_plain_run(base_run, no_network):
+    wd, cfg = base_run
+    root = wd / OUT
+    cat = pystac.Catalog.from_file(str(root / "stac/catalog.json"))
+    items = {i.id for i in cat.get_items(recursive=True)}
+    mosaics = {p.stem for p in (root / "mosaic").glob("*.tif")}
+    assert mosaics and mosaics <= items
+    assert {"ndvi_40m", "sam_40m"} <= items
+    messages = validate_offline(root / "stac/catalog.json")
+    assert all(m["valid_stac"] for m in messages), json.dumps(messages, indent=1)[:3000]
+    page = (root / "map.html").read_text()
+    for name in mosaics:
+        assert f'"name":"{name}"' in page or f'"name":"{name}.1"' in page, name
+    assert '"plotID' in page or "plotID" in page
+
+
+def test_a_changed_product_reruns_only_its_job_and_publishing(base_run, tmp_path):
+    wd = copy_run(base_run[0], tmp_path / "wd")
+    cfg = wd / base_run[1].name
+    (wd / OUT / "downscale/sam_40m.tif").unlink()
+    plan = jobs_of(snakemake(wd, "--configfile", str(cfg), "-n").stdout)
+    assert {rule for rule, _ in plan} == {"downscale", "publish_catalog", "publish_map", "all"}
+    before = json.loads((wd / OUT / "stac/catalog.json").read_text())
+    snakemake(wd, "--configfile", str(cfg))
+    assert json.loads((wd / OUT / "stac/catalog.json").read_text()) == before
+    assert "Nothing to be done" in snakemake(wd, "--configfile", str(cfg), "-n").stdout
