@@ -198,3 +198,14 @@ def test_budget_impossible_is_an_error(tmp_path):
     with pytest.raises(InputDataError, match="publish.map_max_mb"):
         write_site_map(inputs=inputs, root=root, html_path=root / "map.html", site="S",
                        year=2024, id_column="plotID", max_px=300, max_mb=0.001)
+
+
+def test_map_path_of_merged_configs(tmp_path, monkeypatch):
+    from aopflow.publish.open import map_path
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text("site: DEMO\nyear: 2024\noutdir: results\n")
+    (tmp_path / "my.yaml").write_text("site: SJER\n")
+    monkeypatch.chdir(tmp_path)
+    assert map_path() == tmp_path.joinpath("results/DEMO/2024/map.html").relative_to(tmp_path)
+    assert map_path(["my.yaml"]).as_posix() == "results/SJER/2024/map.html"
