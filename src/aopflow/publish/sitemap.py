@@ -177,9 +177,16 @@ def _read_tables(tables: Iterable[Path], id_column: str
     return zonal, series
 
 
+#: Statistics shown in a popup (the zonal tables hold many more; the popup stays readable):
+#: the mean of a continuous raster (``mean``, ``b2_mean`` per band, ``s2_mean``...), the
+#: majority class and the class fractions of a class map.
+POPUP_STATS = re.compile(r"^(mean|majority)$|_mean$|^frac_")
+
+
 def plot_popup(plot_id: str, zonal: Mapping[str, pd.DataFrame], series: pd.DataFrame | None,
                id_column: str, value_column: str = "mean") -> str:
-    """HTML of a plot's popup: one table row per (zonal raster, statistic) and the sparkline
+    """HTML of a plot's popup: one table row per (zonal raster, statistic in
+    :data:`POPUP_STATS`) and the sparkline
     of the plot's used Sentinel-2 dates (``used`` true, ``value_column``)."""
     rows = []
     for name, df in zonal.items():
@@ -189,7 +196,7 @@ def plot_popup(plot_id: str, zonal: Mapping[str, pd.DataFrame], series: pd.DataF
         if isinstance(rec, pd.DataFrame):
             rec = rec.iloc[0]
         for stat, v in rec.items():
-            if isinstance(v, str) or stat in ("plotType", "note", "geometry"):
+            if isinstance(v, str) or not POPUP_STATS.search(str(stat)):
                 continue
             rows.append(f'<tr data-raster="{html.escape(name)}" data-stat="{html.escape(str(stat))}">'
                         f"<td>{html.escape(name)}</td><td>{html.escape(str(stat))}</td>"
@@ -252,7 +259,8 @@ def render_layers(rasters: Sequence[tuple[RasterFile, str]], max_px: int,
         if kind and r.product in class_tables:
             labels = class_labels_from_table(class_tables[r.product])
         if r.resolution_m:
-            name, title = r.item, f"{r.key} ({r.resolution_m} m)"
+            source = f"Sentinel-2 {r.key[3:].replace('_', ' ')}" if r.collection != AOP else r.key
+            name, title = r.item, f"{source} ({r.resolution_m} m)"
         elif r.collection == AOP:
             name, title = r.item, r.item
         else:
