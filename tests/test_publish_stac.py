@@ -15,7 +15,8 @@ import rasterio
 
 from aopflow.errors import InputDataError
 from aopflow.publish import layout
-from aopflow.publish.stac import EXTENSIONS, band_entries, sha256_multihash, write_catalog
+from aopflow.publish.stac import (EXTENSIONS, band_entries, build_items, sha256_multihash,
+                                  write_catalog)
 from aopflow.sentinel2.load import quiet_third_party
 from publish_fixtures import EPSG, make_run
 from stac_offline import SCHEMA_MAP, no_network, validate_offline  # noqa: F401 (fixture)
@@ -74,6 +75,10 @@ def test_layout_classifies_by_path(tmp_path):
                                                   "2024-06-15")
     assert c("s2/composite/2024-06/ndvi_median.tif").item == "composite-2024-06"
     assert c("tiles/500000_4100000/ndvi.tif") is None
+    for rel in ("s2/timeseries/ndvi.csv", "zonal/s2_ndvi_timeseries.csv", "tables/aop_vs_s2.csv"):
+        assert layout.table_collection(rel) == "s2", rel
+    for rel in ("endmembers.csv", "zonal/ndvi.csv", "tables/mean_abundance.csv"):
+        assert layout.table_collection(rel) == "aop", rel
 
 
 def test_items_and_assets(run):
@@ -235,3 +240,21 @@ def test_input_outside_the_run_is_an_error(run, tmp_path):
     with pytest.raises(InputDataError, match="must lie under the run's folder"):
         write_catalog(inputs=[*inputs, outside], root=root, catalog=tmp_path / "c/catalog.json",
                       site="SITE", year=2024, config={})
+
+
+def test_item_times(run, tmp_path):
+    """AOP items span the year, a date its day, a composite its dates, a monthly one its month's."""
+    root, inputs, cat = run
+    monthly = root / "s2/composite/2024-08/ndvi_median.tif"
+    monthly.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "s2/composite/ndvi_median.tif", monthly)
+    rasters, _ = layout.split_inputs([*inputs, monthly], root)
+    items = {i.id: i for col in build_items(rasters, 2024).values() for i in col}
+    span = {k: (i.properties["start_datetime"], i.properties["end_datetime"])
+            for k, i in items.items()}
+    assert span["ndvi"] == ("2024-01-01T00:00:00Z", "2024-12-31T23:59:59Z")
+    assert span["2024-06-15"] == ("2024-06-15T00:00:00Z", "2024-06-15T23:59:59Z")
+    assert span["composite"] == ("2024-06-15T00:00:00Z", "2024-08-04T23:59:59Z")
+    assert span["composite-2024-08"] == ("2024-08-04T00:00:00Z", "2024-08-04T23:59:59Z")
+    assert items["ndvi"].datetime is None and items["2024-06-15"].datetime is not None
+    monthly.unlink()

@@ -39,6 +39,17 @@ RASTER_PATTERNS: tuple[tuple[re.Pattern, str, str, str], ...] = (
 TABLE_SUFFIXES = {".csv": "text/csv", ".gpkg": "application/geopackage+sqlite3"}
 
 
+#: A table of the Sentinel-2 products: under s2/, or named s2_* / aop_vs_s2* (the comparison).
+_S2_TABLE = re.compile(r"^s2/|(^|/)(s2_|aop_vs_s2)")
+
+
+def table_collection(rel: str) -> str:
+    """The collection (``aop`` or ``s2``) of a table at ``rel`` (relative to the site-year
+    folder): ``s2/timeseries/ndvi.csv``, ``zonal/s2_ndvi_timeseries.csv`` and
+    ``tables/aop_vs_s2.csv`` are Sentinel-2 tables; ``endmembers.csv``, ``zonal/ndvi.csv`` AOP."""
+    return S2 if _S2_TABLE.search(rel) else AOP
+
+
 @dataclasses.dataclass(frozen=True)
 class RasterFile:
     """One published raster: ``path`` (absolute or relative to the working directory),

@@ -52,7 +52,9 @@ from rio_stac.stac import get_dataset_geom, get_raster_info
 
 from aopflow.errors import InputDataError
 from aopflow.products import product as product_of
-from aopflow.publish.layout import AOP, S2, TABLE_SUFFIXES, RasterFile, split_inputs
+from aopflow.publish.layout import (AOP, S2, TABLE_SUFFIXES, RasterFile, split_inputs,
+                                    table_collection)
+from aopflow.sentinel2.composite import period_label
 
 log = logging.getLogger(__name__)
 
@@ -191,13 +193,20 @@ def _time_range(rasters: list[RasterFile], year: int) -> dict[str, tuple[dt.date
     for r in rasters:
         if r.date:
             out[r.item] = _day_range(r.date)
-        elif r.collection == S2 and dates:
-            inside = [d for d in dates if r.period is None or d.startswith(r.period[:7])
-                      or not re.fullmatch(r"\d{4}-\d{2}", r.period)]
+        elif r.collection == S2 and dates and (inside := _dates_of_composite(dates, r.period)):
             out[r.item] = (_day_range(inside[0])[0], _day_range(inside[-1])[1])
         else:
             out[r.item] = _year_range(year)
     return out
+
+
+def _dates_of_composite(dates: list[str], label: str | None) -> list[str]:
+    """The dates a composite is made of: all of them, or those of its period (a month
+    ``2024-05`` or a season ``2024-JJA``, labelled as :func:`aopflow.sentinel2.composite.period_label`)."""
+    if label is None:
+        return dates
+    kind = "month" if re.fullmatch(r"\d{4}-\d{2}", label) else "season"
+    return [d for d in dates if period_label(d, kind) == label]
 
 
 def _union_bbox(bboxes: list[list[float]]) -> list[float]:
@@ -205,7 +214,7 @@ def _union_bbox(bboxes: list[list[float]]) -> list[float]:
             max(b[2] for b in bboxes), max(b[3] for b in bboxes)]
 
 
-def build_items(rasters: list[RasterFile], year: int, catalog_dir: Path,
+def build_items(rasters: list[RasterFile], year: int,
                 categorical: Iterable[str] = ()) -> dict[str, list[pystac.Item]]:
     """Collection (``aop``/``s2``) -> its items, one per item id of ``rasters``, each with one
     asset per raster (asset hrefs absolute here; :func:`write_catalog` makes them relative)."""
@@ -300,7 +309,7 @@ def write_catalog(*, inputs: Iterable[str | os.PathLike], root: str | os.PathLik
     if not rasters:
         raise InputDataError(f"no published raster among the inputs under {root}: the catalog "
                              "needs at least one mosaic; check the publish rule's inputs.")
-    items = build_items(rasters, year, catalog.parent, categorical)
+    items = build_items(rasters, year, categorical)
     cat = pystac.Catalog(
         id=f"aopflow-{site}-{year}",
         title=f"aopflow products of NEON site {site}, {year}",
@@ -331,8 +340,7 @@ def write_catalog(*, inputs: Iterable[str | os.PathLike], root: str | os.PathLik
         cat.add_child(col)
         collections[key] = col
     for t in sorted(tables):
-        key = AOP if not re.search(r"(^|/)s2", t.resolve().relative_to(root.resolve()).as_posix()
-                                   .replace("tables/aop_vs_s2", "s2")) else S2
+        key = table_collection(t.resolve().relative_to(root.resolve()).as_posix())
         col = collections.get(key) or collections.get(AOP) or collections[S2]
         col.add_asset(_table_key(t, root), table_asset(t, str(t.resolve())))
 
