@@ -3,6 +3,7 @@ hand-computed, popups and sparklines, class tables, the overview size and the ma
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 import rasterio
 from matplotlib import colormaps
+from PIL import Image
 from rasterio.warp import transform_bounds
 
 from aopflow.errors import InputDataError
@@ -37,7 +39,8 @@ def test_wqi_and_class_colours():
 
 def test_colour_classes_hand_computed():
     arr = np.array([[1.0, 2.0], [np.nan, 1.0]])
-    rgba, legend = colour_classes(arr, "species", {1: "pine", 2: "oak"})
+    index, palette, legend = colour_classes(arr, "species", {1: "pine", 2: "oak"})
+    rgba = palette[index]
     assert rgba[0, 0].tolist() == [*rgb(CLASS_COLORS[0]), 255]
     assert rgba[0, 1].tolist() == [*rgb(CLASS_COLORS[1]), 255]
     assert rgba[1, 0, 3] == 0  # no data transparent
@@ -46,15 +49,26 @@ def test_colour_classes_hand_computed():
 
 
 def test_colour_ramp_ends_clip_and_nan():
-    arr = np.array([[0.0, 1.0], [2.0, np.nan]])
-    rgba, legend = colour_ramp(arr, "viridis", 0.0, 1.0, "m")
+    arr = np.array([[0.0, 1.0], [2.0, np.nan], [0.5, 0.25]])
+    index, palette, legend = colour_ramp(arr, "viridis", 0.0, 1.0, "m")
+    assert index.tolist() == [[0, 254], [254, 255], [127, 64]]  # round(254 t); 2.0 clipped
+    rgba = palette[index]
     lo = (np.array(colormaps["viridis"](0.0)[:3]) * 255).round()
     hi = (np.array(colormaps["viridis"](1.0)[:3]) * 255).round()
     assert rgba[0, 0, :3].tolist() == lo.tolist()
-    assert rgba[0, 1, :3].tolist() == hi.tolist() == rgba[1, 0, :3].tolist()  # 2.0 clipped
+    assert rgba[0, 1, :3].tolist() == hi.tolist()
     assert rgba[1, 1, 3] == 0 and rgba[0, 0, 3] == 255
     assert (legend["min"], legend["max"], legend["unit"]) == (0.0, 1.0, "m")
     assert len(legend["colours"]) == render.LEGEND_STOPS
+
+
+def test_indexed_png_round_trip():
+    index = np.array([[0, 1], [255, 1]], np.uint8)
+    palette = np.zeros((256, 4), np.uint8)
+    palette[0], palette[1] = (10, 20, 30, 255), (200, 100, 0, 255)
+    png = render.encode_indexed_png(index, palette)
+    back = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+    assert back.tolist() == palette[index].tolist()
 
 
 def test_stretch_rgb_hand_computed():
@@ -185,11 +199,11 @@ def test_budget_shrinks_layers(tmp_path):
     root = tmp_path / "r"
     inputs = noise_run(root, n_layers=4, size=300)
     html = write_site_map(inputs=inputs, root=root, html_path=root / "map.html", site="S",
-                          year=2024, id_column="plotID", max_px=300, max_mb=0.5)
+                          year=2024, id_column="plotID", max_px=300, max_mb=0.2)
     layers = page_data(html.read_text())["layers"]
     assert all(max(l["shape"]) < 300 for l in layers)  # rendered smaller than max_px
-    assert sum(len(l["src"]) for l in layers) <= 0.5 * 2**20
-    assert html.stat().st_size < 0.5 * 2**20 + 300_000  # + Leaflet and the page
+    assert sum(len(l["src"]) for l in layers) <= 0.2 * 2**20
+    assert html.stat().st_size < 0.2 * 2**20 + 300_000  # + Leaflet and the page
 
 
 def test_budget_impossible_is_an_error(tmp_path):
