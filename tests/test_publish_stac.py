@@ -17,6 +17,7 @@ from aopflow.errors import InputDataError
 from aopflow.publish import layout
 from aopflow.publish.stac import (EXTENSIONS, band_entries, build_items, sha256_multihash,
                                   write_catalog)
+from aopflow.raster import write_cog
 from aopflow.sentinel2.load import quiet_third_party
 from publish_fixtures import EPSG, make_run
 from stac_offline import SCHEMA_MAP, no_network, validate_offline  # noqa: F401 (fixture)
@@ -243,12 +244,16 @@ def test_input_outside_the_run_is_an_error(run, tmp_path):
 
 
 def test_item_times(run, tmp_path):
-    """AOP items span the year, a date its day, a composite its dates, a monthly one its month's."""
+    """AOP items span the year, a date its day, a composite the dates of its ``dates`` tag
+    (all the run's dates without it)."""
     root, inputs, cat = run
-    monthly = root / "s2/composite/2024-08/ndvi_median.tif"
-    monthly.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(root / "s2/composite/ndvi_median.tif", monthly)
-    rasters, _ = layout.split_inputs([*inputs, monthly], root)
+    monthly = tmp_path / "r/s2/composite/2024-08/ndvi_median.tif"
+    monthly.parent.mkdir(parents=True)
+    with rasterio.open(root / "s2/composite/ndvi_median.tif") as src:
+        write_cog(monthly, src.read(1), crs=src.crs, transform=src.transform, nodata=src.nodata,
+                  overview_resampling="average", tags={"dates": "2024-08-04", "period": "month"})
+    rasters, _ = layout.split_inputs(inputs, root)
+    rasters.append(layout.classify_raster(monthly, tmp_path / "r"))
     items = {i.id: i for col in build_items(rasters, 2024).values() for i in col}
     span = {k: (i.properties["start_datetime"], i.properties["end_datetime"])
             for k, i in items.items()}
@@ -257,4 +262,3 @@ def test_item_times(run, tmp_path):
     assert span["composite"] == ("2024-06-15T00:00:00Z", "2024-08-04T23:59:59Z")
     assert span["composite-2024-08"] == ("2024-08-04T00:00:00Z", "2024-08-04T23:59:59Z")
     assert items["ndvi"].datetime is None and items["2024-06-15"].datetime is not None
-    monthly.unlink()

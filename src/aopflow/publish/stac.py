@@ -54,7 +54,6 @@ from aopflow.errors import InputDataError
 from aopflow.products import product as product_of
 from aopflow.publish.layout import (AOP, S2, TABLE_SUFFIXES, RasterFile, split_inputs,
                                     table_collection)
-from aopflow.sentinel2.composite import period_label
 
 log = logging.getLogger(__name__)
 
@@ -182,31 +181,30 @@ def _day_range(date: str) -> tuple[dt.datetime, dt.datetime]:
     return d, d + dt.timedelta(days=1) - dt.timedelta(seconds=1)
 
 
+def composite_dates(path: str | os.PathLike) -> list[str]:
+    """The dates a Sentinel-2 composite was made of: its GeoTIFF tag ``dates``
+    (``2024-06-15;2024-08-04``, written by the composite stage); [] without the tag."""
+    with rasterio.open(path) as src:
+        tag = src.tags().get("dates", "")
+    return sorted(d for d in tag.split(";") if re.fullmatch(r"\d{4}-\d{2}-\d{2}", d))
+
+
 def _time_range(rasters: list[RasterFile], year: int) -> dict[str, tuple[dt.datetime, dt.datetime]]:
     """Item id -> (start, end) of each item of a collection.
 
     AOP products: the acquisition year (a mosaic merges flight lines of several days, which
-    aopflow does not track). Sentinel-2: the date's day; a composite: its dates' span (its
-    period's dates for a period composite)."""
+    aopflow does not track). Sentinel-2: the date's day; a composite (or a product downscaled
+    from one): the span of the dates in its ``dates`` tag, else of all the run's dates."""
     dates = sorted({r.date for r in rasters if r.date})
     out = {}
     for r in rasters:
         if r.date:
             out[r.item] = _day_range(r.date)
-        elif r.collection == S2 and dates and (inside := _dates_of_composite(dates, r.period)):
-            out[r.item] = (_day_range(inside[0])[0], _day_range(inside[-1])[1])
+        elif r.collection == S2 and (used := composite_dates(r.path) or dates):
+            out[r.item] = (_day_range(used[0])[0], _day_range(used[-1])[1])
         else:
             out[r.item] = _year_range(year)
     return out
-
-
-def _dates_of_composite(dates: list[str], label: str | None) -> list[str]:
-    """The dates a composite is made of: all of them, or those of its period (a month
-    ``2024-05`` or a season ``2024-JJA``, labelled as :func:`aopflow.sentinel2.composite.period_label`)."""
-    if label is None:
-        return dates
-    kind = "month" if re.fullmatch(r"\d{4}-\d{2}", label) else "season"
-    return [d for d in dates if period_label(d, kind) == label]
 
 
 def _union_bbox(bboxes: list[list[float]]) -> list[float]:
