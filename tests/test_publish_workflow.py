@@ -57,3 +57,24 @@ def test_a_changed_product_reruns_only_its_job_and_publishing(base_run, tmp_path
     snakemake(wd, "--configfile", str(cfg))
     assert json.loads((wd / OUT / "stac/catalog.json").read_text()) == before
     assert "Nothing to be done" in snakemake(wd, "--configfile", str(cfg), "-n").stdout
+
+
+@pytest.mark.browser
+def test_report_lists_the_map_and_the_catalog(base_run):
+    from browser import chromium_driver
+
+    wd, cfg = base_run
+    report = wd / "report.html"
+    snakemake(wd, "--configfile", str(cfg), "--report", str(report))
+    driver = chromium_driver()
+    try:
+        driver.get(report.as_uri())
+        entries = driver.execute_script(
+            "return Object.entries(results).map(([k, r]) => [k, r.mime_type, r.caption])")
+    finally:
+        driver.quit()
+    by_name = {Path(k).name: (mime, caption) for k, mime, caption in entries}
+    assert by_name["map.html"][0] == "text/html", by_name.get("map.html")
+    assert "stac/catalog.json" in by_name["map.html"][1]  # the caption names the catalog
+    assert "catalog.json" in by_name
+    assert "map.html" in by_name["catalog.json"][1] or "STAC" in by_name["catalog.json"][1]

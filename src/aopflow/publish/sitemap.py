@@ -1,10 +1,12 @@
 """The offline site map: one self-contained HTML file (``{outdir}/{site}/{year}/map.html``).
 
 Why Leaflet, vendored: the map must open from a file on a machine without internet, so every
-script, style and image is inlined. folium builds Leaflet maps but links Leaflet and its plugins
-from CDNs (jsdelivr, cdnjs) and has no switch to inline them; bokeh can inline its resources but
-needs a 1.5 MB runtime and draws maps as plots (no tile-grid/popup idiom). Leaflet 1.9.4
-(BSD-2-Clause, 147 kB minified, stable API since 2013, maintained) is shipped in
+script, style and image is inlined. folium (0.20) builds Leaflet maps but links 4 scripts and
+6 style sheets from CDNs (Leaflet, jQuery, Bootstrap 3 and 5, Font Awesome, awesome-markers),
+and has no option to embed them: making it offline means shipping and rewriting all ten, most
+of which this map does not use (and Font Awesome loads fonts from its CSS). bokeh can inline its
+resources but brings a ~1.5 MB runtime and draws maps as plots (no popups on shapes). Leaflet
+1.9.4 alone (BSD-2-Clause, 147 kB, stable API, maintained) is shipped in
 ``aopflow/publish/vendor/leaflet`` with its licence (fetched once with ``npm pack
 leaflet@1.9.4``) and inlined into every map, with its images as data URIs.
 

@@ -97,8 +97,8 @@ def band_entries(descriptions: Iterable[str | None]) -> list[dict]:
     """``eo:bands`` of a raster from its band descriptions.
 
     A description that ends in a wavelength in nanometres (``"550"``, ``"550.3 nm"``,
-    ``"band9_672.5nm"``: how aopflow names reflectance-derived bands) gives ``center_wavelength`` in micrometres; a Sentinel-2
-    asset key (``red``, ``nir``) gives its band name, common name and centre wavelength; any
+    ``"band9_672.5nm"``: how aopflow names reflectance-derived bands) gives
+    ``center_wavelength`` in micrometres; a Sentinel-2 asset key (``red``, ``nir``) gives its band name, common name and centre wavelength; any
     other description is the band's name. Example: ``["650", "red", None]`` ->
     ``[{"name": "650", "center_wavelength": 0.65}, {"name": "B04", "common_name": "red",
     "center_wavelength": 0.665}, {"name": "b3"}]``.
@@ -147,9 +147,8 @@ def raster_asset(raster: RasterFile, href: str, categorical: bool) -> tuple[pyst
         else:
             fields["proj:wkt2"] = src.crs.to_wkt()
     for b, unit in zip(bands, units):
-        for k in ("nodata",):
-            if k in b:
-                b[k] = _json_number(b[k])
+        if "nodata" in b:
+            b["nodata"] = _json_number(b["nodata"])
         if unit:
             b["unit"] = unit
         stats = b.get("statistics")
@@ -159,14 +158,11 @@ def raster_asset(raster: RasterFile, href: str, categorical: bool) -> tuple[pyst
     fields["eo:bands"] = band_entries(descriptions)
     fields["file:size"] = os.path.getsize(path)
     fields["file:checksum"] = sha256_multihash(path)
-    if categorical:
-        fields["aopflow:kind"] = "classes"
-    else:
-        fields["aopflow:kind"] = "continuous"
-    roles = ["data"]
+    # The product table's kind, for readers choosing resampling (nearest for classes).
+    fields["aopflow:kind"] = "classes" if categorical else "continuous"
     asset = pystac.Asset(
         href=href, media_type=pystac.MediaType.COG, title=f"{raster.product} ({raster.rel})",
-        roles=roles, extra_fields={k: v for k, v in fields.items() if v is not None},
+        roles=["data"], extra_fields={k: v for k, v in fields.items() if v is not None},
     )
     return asset, {"geometry": geom["footprint"], "bbox": geom["bbox"], "epsg": epsg}
 
