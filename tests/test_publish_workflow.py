@@ -5,8 +5,10 @@ and changing one product reruns its producer and the two publish jobs, nothing u
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pandas as pd
 import pystac
 import pytest
 
@@ -42,9 +44,13 @@ def test_catalog_and_map_of_a_plain_run(base_run, no_network):
     messages = validate_offline(root / "stac/catalog.json")
     assert all(m["valid_stac"] for m in messages), json.dumps(messages, indent=1)[:3000]
     page = (root / "map.html").read_text()
-    for name in mosaics:
-        assert f'"name":"{name}"' in page or f'"name":"{name}.1"' in page, name
-    assert '"plotID' in page or "plotID" in page
+    data = json.loads(re.search(r'<script id="aopflow-data" type="application/json">(.*?)</script>',
+                                page, re.S).group(1))
+    assert {l["name"] for l in data["layers"]} == mosaics | {"wqi_40m"}
+    plots = pd.read_csv(root / "zonal/wqi.csv", dtype={"plotID": str})["plotID"]
+    assert {f["properties"]["plotID"] for f in data["plots"]["features"]} == set(plots)
+    tiles = pd.read_csv(root / "tiles.csv", dtype={"tile": str})["tile"]
+    assert {f["properties"]["tile"] for f in data["tiles"]["features"]} == set(tiles)
 
 
 def test_a_changed_product_reruns_only_its_job_and_publishing(base_run, tmp_path):
