@@ -121,7 +121,9 @@ def test_tables_config_and_report_links(run):
     root, inputs, cat = run
     c = pystac.Catalog.from_file(str(cat))
     aop = c.get_child("SITE-2024-aop")
-    assert {"endmembers", "zonal_ndvi", "zonal_sam", "mosaic_species_classes"} <= set(aop.assets)
+    assert {"endmembers", "zonal_ndvi", "zonal_ndvi_gpkg", "zonal_sam", "zonal_sam_gpkg",
+            "mosaic_species_classes"} <= set(aop.assets)
+    assert aop.assets["zonal_ndvi_gpkg"].media_type == "application/geopackage+sqlite3"
     em = aop.assets["endmembers"]
     assert Path(em.get_absolute_href()) == (root / "endmembers.csv").resolve()
     assert em.extra_fields["file:checksum"] == sha256_multihash(root / "endmembers.csv")

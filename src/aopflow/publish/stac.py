@@ -256,9 +256,13 @@ def table_asset(path: Path, href: str) -> pystac.Asset:
                                       "file:checksum": sha256_multihash(path)})
 
 
-def _table_key(path: Path, root: Path) -> str:
-    rel = path.resolve().relative_to(root.resolve()).with_suffix("")
-    return rel.as_posix().replace("/", "_")
+def table_key(path: Path, root: Path) -> str:
+    """Asset key of a table: its path under ``root`` with ``/`` as ``_``, without ``.csv``
+    (``zonal/ndvi.csv`` -> ``zonal_ndvi``); other suffixes stay (``zonal_ndvi_gpkg``), so a
+    table and its GeoPackage do not collide."""
+    rel = path.resolve().relative_to(root.resolve())
+    key = rel.with_suffix("").as_posix().replace("/", "_")
+    return key if rel.suffix == ".csv" else key + rel.suffix.replace(".", "_")
 
 
 @contextlib.contextmanager
@@ -336,7 +340,7 @@ def write_catalog(*, inputs: Iterable[str | os.PathLike], root: str | os.PathLik
     for t in sorted(tables):
         key = table_collection(t.resolve().relative_to(root.resolve()).as_posix())
         col = collections.get(key) or collections.get(AOP) or collections[S2]
-        col.add_asset(_table_key(t, root), table_asset(t, str(t.resolve())))
+        col.add_asset(table_key(t, root), table_asset(t, str(t.resolve())))
 
     final = catalog.parent.resolve()
     with swapped_dir(final) as tmp_dir:
