@@ -55,6 +55,9 @@ def make_run(root: Path, species: bool = False, seed: int = 0) -> list[Path]:
         _cog(root / f"s2/dates/{date}/ndvi.tif", d, np.nan)
         refl = np.stack([0.05 + 0 * ndvi, 0.3 + 0 * ndvi]).astype("float32")
         _cog(root / f"s2/dates/{date}/reflectance.tif", refl, np.nan, band_names=["red", "nir"])
+        pd.DataFrame({"date": [date], "valid_fraction": [[0.9, 0.95][i]], "n_valid": [0],
+                      "n_area_pixels": [0]}).to_csv(root / f"s2/dates/{date}/summary.csv",
+                                                    index=False)
     _cog(root / "s2/composite/ndvi_median.tif", (ndvi + 0.025).astype("float32"), np.nan)
     outs = sorted(root.glob("**/*.tif"))
     if species:

@@ -264,3 +264,5 @@ def test_item_times(run, tmp_path):
     assert span["composite"] == ("2024-06-15T00:00:00Z", "2024-08-04T23:59:59Z")
     assert span["composite-2024-08"] == ("2024-08-04T00:00:00Z", "2024-08-04T23:59:59Z")
     assert items["ndvi"].datetime is None and items["2024-06-15"].datetime is not None
+    assert items["2024-08-04"].properties["aopflow:valid_fraction"] == 0.95  # its summary.csv
+    assert "aopflow:valid_fraction" not in items["composite"].properties

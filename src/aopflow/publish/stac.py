@@ -34,6 +34,7 @@ Every raster asset carries, at asset level:
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import hashlib
 import logging
@@ -203,6 +204,17 @@ def _time_range(rasters: list[RasterFile], year: int) -> dict[str, tuple[dt.date
     return out
 
 
+def date_summary(path: Path) -> dict:
+    """Properties of a Sentinel-2 date item from the date's ``summary.csv`` (written beside its
+    rasters by the per-date job): ``aopflow:valid_fraction`` (of the area's pixels, 0-1, after
+    the SCL mask); {} when there is no summary."""
+    if not path.exists():
+        return {}
+    with open(path, newline="") as f:
+        row = next(csv.DictReader(f), {})
+    return {"aopflow:valid_fraction": float(row["valid_fraction"])} if "valid_fraction" in row else {}
+
+
 def _union_bbox(bboxes: list[list[float]]) -> list[float]:
     return [min(b[0] for b in bboxes), min(b[1] for b in bboxes),
             max(b[2] for b in bboxes), max(b[3] for b in bboxes)]
@@ -238,6 +250,8 @@ def build_items(rasters: list[RasterFile], year: int,
                  "end_datetime": pystac.utils.datetime_to_str(end)}
         if members[0].resolution_m:
             props["gsd"] = float(members[0].resolution_m)
+        if members[0].date:
+            props.update(date_summary(Path(members[0].path).parent / "summary.csv"))
         item = pystac.Item(id=item_id, geometry=geometry, bbox=bbox,
                            datetime=start if members[0].date else None, properties=props,
                            stac_extensions=list(EXTENSIONS))
