@@ -88,18 +88,19 @@ def read_web_mercator(path: str | Path, max_px: int, categorical: bool,
             arr[data.data == src.nodata] = np.nan
         transform = src.transform @ src.transform.scale(src.width / shape[1],
                                                         src.height / shape[0])
-        # The web-Mercator grid over the raster's footprint: square pixels, the long side
-        # max_px (never finer than the source's long side).
+        # The web-Mercator grid over the raster's footprint: the long side max_px (never
+        # finer than the source's long side).
         left, bottom, right, top = transform_bounds(src.crs, WEB_MERCATOR, *src.bounds,
                                                     densify_pts=21)
         px = max(right - left, top - bottom) / min(max_px, max(src.width, src.height))
-        w, h = max(1, math.ceil((right - left) / px)), max(1, math.ceil((top - bottom) / px))
-        dst_transform = Affine(px, 0.0, left, 0.0, -px, top)
+        w, h = max(1, round((right - left) / px)), max(1, round((top - bottom) / px))
+        # Pixel sizes adjusted to the footprint (within half a pixel of square), so that the
+        # overlay's bounds are the raster's.
+        dst_transform = Affine((right - left) / w, 0.0, left, 0.0, -(top - bottom) / h, top)
         out = np.full((len(idx), h, w), np.nan)
         reproject(arr, out, src_transform=transform, src_crs=src.crs, src_nodata=np.nan,
                   dst_transform=dst_transform, dst_crs=WEB_MERCATOR, dst_nodata=np.nan,
                   resampling=resampling)
-    right, bottom = left + px * w, top - px * h
     west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", left, bottom, right, top)
     return out, [[south, west], [north, east]]
 
