@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 CORES  ?= all
 STAMP  := $(VENV)/.aopflow-installed
 
-.PHONY: demo test test-fast report lint format bench docs clean help
+.PHONY: demo test test-fast report map lint format bench docs clean help
 
 help:
 	@echo "make demo    - set up .venv and run the workflow on the demo site (results/DEMO/...)"
 	@echo "make test    - set up .venv and run the whole test suite (as CI)"
 	@echo "make test-fast - unit tests only (no workflow, SLURM or browser tests; ~1-2 min)"
 	@echo "make report  - build report.html for the last run"
+	@echo "make map     - build (if needed) and open the offline site map (CONFIG=my.yaml for a run of yours)"
 	@echo "make lint    - snakemake --lint and snakefmt --check"
 	@echo "make bench   - run the benchmarks in bench/ (slow; full-size tiles)"
 	@echo "make docs    - regenerate docs/configuration.md from config/schema.yaml"
@@ -36,6 +37,12 @@ test: $(STAMP)
 # The edit-test loop: everything but the end-to-end runs (markers in pyproject.toml).
 test-fast: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "not workflow and not slurm and not browser"
+
+# The site map of the run of CONFIG (default: config/config.yaml alone), built if out of date.
+CONFIG ?=
+map: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) publish_map
+	$(BIN)/python -m aopflow.publish.open $(CONFIG)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -26,6 +26,7 @@ include: "rules/sentinel2.smk"
 include: "rules/s2_products.smk"
 include: "rules/downscale.smk"
 include: "rules/species.smk"
+include: "rules/publish.smk"
 
 
 rule all:

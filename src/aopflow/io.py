@@ -72,8 +72,3 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
         handlers=handlers,
         force=True,
     )
-
-
-#: Colours of class codes 1, 2, ... in figures (class maps: SAM/SID classes, species).
-CLASS_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
-                "#666666", "#1f78b4", "#b2df8a", "#fb9a99", "#cab2d6"]

@@ -26,6 +26,14 @@ _DOWNSCALE = {True: "majority", False: "mean"}
 #: No-data code of the class maps (SAM/SID, species; uint8; 0 = unclassified, 1..n classes).
 CLASS_NODATA = 255
 
+#: Colours of the class maps, shared by the figures and the site map: WQI code -> (colour,
+#: label), and class ``k`` (1..n) of any other class map -> ``CLASS_COLORS[(k - 1) % 12]``
+#: (ColorBrewer Dark2 then Paired; class 0, unclassified, is white).
+WQI_COLORS = {1: ("#2ca02c", "< 10 % cloud cover"), 2: ("#ffd700", "10-50 % cloud cover"),
+              3: ("#d62728", "> 50 % cloud cover")}
+CLASS_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
+                "#666666", "#1f78b4", "#b2df8a", "#fb9a99", "#cab2d6"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Product:

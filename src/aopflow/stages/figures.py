@@ -16,13 +16,11 @@ import rasterio  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from aopflow.io import CLASS_COLORS, atomic_path  # noqa: E402
+from aopflow.io import atomic_path  # noqa: E402
+from aopflow.products import CLASS_COLORS, WQI_COLORS  # noqa: E402,F401  (also read by the site map)
 from aopflow.raster import read_decimated  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-WQI_COLORS = {1: ("#2ca02c", "< 10 % cloud cover"), 2: ("#ffd700", "10-50 % cloud cover"),
-              3: ("#d62728", "> 50 % cloud cover")}
 
 
 

@@ -286,7 +286,7 @@ def species_map_figure(mosaic_path, classes_csv, png_path, title: str = "Tree sp
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from aopflow.io import CLASS_COLORS
+    from aopflow.products import CLASS_COLORS
     from aopflow.raster import read_decimated
 
     classes = pd.read_csv(classes_csv)
