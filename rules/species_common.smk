@@ -5,7 +5,8 @@
 from aopflow.errors import ConfigError
 from aopflow.species.tables import expand_paths as species_expand_paths
 
-SPECIES = config["species"]  # species.source demo with another source: startup.check_demo_sources
+# species.source demo with another source stops at start-up (startup.check_demo_sources).
+SPECIES = config["species"]
 SPECIES_DIR = f"{OUT}/species"
 SPECIES_DEMO_DIR = f"{OUT}/h5/vst"
 SPECIES_NEON_DIR = f"{SPECIES_DIR}/neon"

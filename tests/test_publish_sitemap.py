@@ -124,6 +124,21 @@ def test_species_stage_class_table_labels_the_species_map(tmp_path):
     assert class_labels_from_table(t) == {1: "Pinus ponderosa", 2: "Abies concolor"}
 
 
+def test_tables_told_apart_by_place(tmp_path):
+    # A table with the plot id and a date that is not the Sentinel-2 time series (the species
+    # stage's stems.csv) neither replaces the series nor becomes a zonal table.
+    def csv(rel, **cols):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(cols).to_csv(p, index=False)
+        return p
+    series = csv("s2/ndvi_timeseries.csv", plotID=["A"], date=["2024-06-01"], used=[True], mean=[0.4])
+    zonal = csv("zonal/ndvi.csv", plotID=["A"], mean=[0.5])
+    stems = csv("species/stems.csv", plotID=["A"], date=["2024-06-20"], taxonID=["PIPO"])
+    z, s = sitemap._read_tables([series, zonal, stems], "plotID", tmp_path)
+    assert list(z) == ["ndvi"] and s["mean"].tolist() == [0.4]
+
+
 def test_sparkline_and_popup():
     svg = sparkline_svg(["2024-06-01", "2024-07-01", "2024-08-01"], [0.2, float("nan"), 0.6])
     assert svg.count("<circle") == 2 and "2 dates" in svg

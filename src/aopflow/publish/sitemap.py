@@ -44,7 +44,7 @@ import pandas as pd
 from aopflow.errors import InputDataError
 from aopflow.io import atomic_path
 from aopflow.products import product as product_of
-from aopflow.publish.layout import AOP, RasterFile, split_inputs
+from aopflow.publish.layout import AOP, S2, RasterFile, split_inputs, table_collection
 from aopflow.publish.render import Layer, render_raster
 
 log = logging.getLogger(__name__)
@@ -162,23 +162,30 @@ def sparkline_svg(dates: Sequence[str], values: Sequence[float], width: int = 18
             f'{lo:.2f} to {hi:.2f} ({len(pts)} dates)</div>')
 
 
-def _read_tables(tables: Iterable[Path], id_column: str
+def _read_tables(tables: Iterable[Path], id_column: str, root: Path | None = None
                  ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
     """Zonal tables (name -> rows by plot id) and the Sentinel-2 time series among ``tables``.
 
-    Told apart by content, not by path: a CSV with the plot id column and a ``date`` column is
-    the time series, one with the id column and no ``date`` a zonal statistics table."""
+    Told apart by place and content: the time series is a Sentinel-2 table
+    (:func:`~aopflow.publish.layout.table_collection`) with the plot id and a ``date`` column;
+    a zonal statistics table sits in ``zonal/`` with the plot id and no ``date``. Other tables
+    with a plot id column (the species stage's ``species/stems.csv``, say) are neither."""
     zonal, series = {}, None
     for t in sorted(tables):
         if t.suffix != ".csv":
+            continue
+        rel = t.relative_to(root).as_posix() if root is not None and t.is_relative_to(root) else t.as_posix()
+        is_s2 = table_collection(rel) == S2
+        if not (is_s2 or rel.startswith("zonal/") or "/zonal/" in rel):
             continue
         head = pd.read_csv(t, nrows=0)
         if id_column not in head.columns:
             continue
         df = pd.read_csv(t, dtype={id_column: str})
         if "date" in df.columns:
-            series = df
-        else:
+            if is_s2:
+                series = df
+        elif not is_s2:
             zonal[t.stem] = df.set_index(id_column)
     return zonal, series
 
@@ -360,7 +367,7 @@ def write_site_map(*, inputs: Iterable[str | os.PathLike], root: str | os.PathLi
     drawn = map_rasters(rasters)
     if not drawn:
         raise InputDataError(f"no site raster among the inputs under {root} to draw on the map.")
-    zonal, series = _read_tables(tables, id_column)
+    zonal, series = _read_tables(tables, id_column, root)
     gpkg = next((t for t in sorted(tables) if t.suffix == ".gpkg" and t.stem in zonal), None)
     layers = layers_within_budget(drawn, max_px=max_px, max_mb=max_mb,
                                   stretch_percent=stretch_percent, categorical=categorical,
