@@ -123,6 +123,7 @@ def site_mosaics():
     when zonal or downscale asks for them)."""
     names = {"rgb", *ANCILLARY, *SPECTRAL_PRODUCTS}
     names |= set(SPECIES_PRODUCTS) if config["species"]["source"] else set()
+    names |= {f"index_{name}" for name in config["indices"]}
     if config["source"] == "neon" and config["neon"]["chm"]:
         names.add("chm")
     return names

@@ -98,7 +98,8 @@ rule ndvi_tile:
     input:
         h5=h5_of_tile,
     output:
-        f"{OUT}/tiles/{{tile}}/ndvi.tif",
+        ndvi=f"{OUT}/tiles/{{tile}}/ndvi.tif",
+        **ndvi_tile_extracts(),
     log:
         f"{LOGS}/ndvi_tile/{{tile}}.log",
     conda:
@@ -110,5 +111,6 @@ rule ndvi_tile:
     params:
         red_nm=config["ndvi"]["red_nm"],
         nir_nm=config["ndvi"]["nir_nm"],
+        **NDVI_TILE_EXTRACT_PARAMS,
     script:
         "../scripts/ndvi_tile.py"

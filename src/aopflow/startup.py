@@ -15,6 +15,7 @@ import os
 from collections.abc import Collection, Mapping, Sequence
 
 from aopflow.errors import ConfigError
+from aopflow.indices import check_indices
 from aopflow.products import S2_PRODUCT_PATTERN
 
 #: Classifier (the ``{classifier}`` of ``mosaic/{classifier}.tif``) -> its ``classify.*``
@@ -166,6 +167,8 @@ def check_config(
             not needed or unknown.
     """
     check_demo_sources(config)
+    # Index names against spyndex's catalogue (and aopflow's own), constants against the index.
+    check_indices(config.get("indices") or [], config.get("index_constants") or {})
     # Even with spectral: false, class maps are made when zonal or downscale asks for them.
     n, source = n_endmembers(config["endmembers"], library)
     check_class_thresholds(config["classify"], n, source)

@@ -300,8 +300,13 @@ def ndvi_tile(
     red_nm: float = 660.0,
     nir_nm: float = 860.0,
     threads: int = 1,
+    index_bands_path: str | os.PathLike | None = None,
+    s2_bands_path: str | os.PathLike | None = None,
+    s2_assets: Sequence[str] = (),
+    clean: Mapping | None = None,
 ) -> Path:
-    """NDVI ``(rows, cols)`` float32 (NaN = no data) of the bands nearest ``red_nm``/``nir_nm``.
+    """NDVI ``(rows, cols)`` float32 (NaN = no data) of the bands nearest ``red_nm``/``nir_nm``,
+    and, in the same read, the band extracts the indices and the Sentinel-2 comparison use.
 
     The project's NDVI rule (:func:`aopflow.ndvi.normalized_difference`, ``docs/ndvi.md``):
     (NIR - red) / (NIR + red), no data where either reflectance is negative (dark water and
@@ -309,17 +314,82 @@ def ndvi_tile(
     no-data value; so every value is in [-1, 1]. It is computed on the integer DNs: the
     reflectance scale factor cancels and there is no offset.
 
-    ``threads``: the job's threads, used to decode the two bands' chunks."""
+    With ``index_bands_path``: ``(S, rows, cols)`` float32 reflectance (NaN = no data) of
+    every band symbol of :func:`aopflow.indices.band_symbols` (a fixed set, whatever indices
+    are configured), each the cleaned band nearest the symbol's centre
+    (:func:`aopflow.indices.aop_symbol_bands`); the per-index jobs read it.
+
+    With ``s2_bands_path`` and ``s2_assets`` (``sentinel2.bands``): per asset, the reflectance
+    of the AOP band nearest the Sentinel-2A band centre (``nearest_{asset}``) and the
+    band-equivalent reflectance through the SRF of each sensor (``srf_S2A_{asset}``,
+    ``srf_S2B_{asset}``; :mod:`aopflow.indices.srf`); float32, NaN where a band used is no data.
+
+    One read of the union of the bands needed, in row blocks (integers; float32 only per
+    block). ``threads``: the job's threads, used to decode the bands' chunks."""
+    from aopflow.indices import aop_symbol_bands, symbol_centres
+    from aopflow.indices.bandmap import nearest_kept_band
+    from aopflow.indices.srf import SRF_SENSORS, band_centre, response, srf_weights
+
     with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         if tile_id:
             check_tile_in_cell(meta, tile_id)
         red_b, nir_b = meta.nearest_bands([red_nm, nir_nm])
-        raw = tile.read_bands([red_b, nir_b])
-    red, nir = raw[..., 0], raw[..., 1]
-    ndvi = normalized_difference(nir, red)
-    ndvi[(red == meta.nodata) | (nir == meta.nodata)] = np.nan  # also a non-negative no-data value
-    return write_geotiff(out_path, ndvi, crs=meta.epsg, transform=meta.transform, nodata=float("nan"),
+        need = {red_b, nir_b}
+        sym_bands, s2_layers = {}, []  # s2_layers: (name, band indices, weights)
+        if index_bands_path or s2_bands_path:
+            kept = tile_good_bands(meta, CleanSpec.from_config(clean))
+        if index_bands_path:
+            sym_bands = aop_symbol_bands(meta.wavelengths, kept, symbol_centres(), source=meta.path.name)
+            need |= set(sym_bands.values())
+        if s2_bands_path:
+            for asset in s2_assets:
+                b = nearest_kept_band(meta.wavelengths, kept, band_centre("S2A", asset))
+                s2_layers.append((f"nearest_{asset}", np.array([b]), np.array([1.0])))
+            for sensor in SRF_SENSORS:
+                for asset in s2_assets:
+                    idx, w = srf_weights(meta.wavelengths, kept, *response(sensor, asset),
+                                         source=meta.path.name)
+                    s2_layers.append((f"srf_{sensor}_{asset}", idx, w))
+            for _, idx, _ in s2_layers:
+                need |= set(int(i) for i in idx)
+        order = sorted(need)
+        pos = {b: i for i, b in enumerate(order)}
+        rows, cols = meta.rows, meta.cols
+        ndvi = np.full((rows, cols), np.nan, dtype=np.float32)
+        symbols = np.full((len(sym_bands), rows, cols), np.nan, dtype=np.float32) if sym_bands else None
+        s2 = np.full((len(s2_layers), rows, cols), np.nan, dtype=np.float32) if s2_layers else None
+        scale = np.float32(meta.scale_factor)
+        for sl, raw in tile.iter_blocks(order):
+            red, nir = raw[..., pos[red_b]], raw[..., pos[nir_b]]
+            blk = normalized_difference(nir, red)
+            blk[(red == meta.nodata) | (nir == meta.nodata)] = np.nan  # also a non-negative no-data value
+            ndvi[sl] = blk
+            if symbols is not None:
+                for k, b in enumerate(sym_bands.values()):
+                    v = raw[..., pos[b]]
+                    symbols[k, sl] = np.where(v == meta.nodata, np.nan, v.astype(np.float32) * scale)
+            if s2 is not None:
+                for k, (_, idx, w) in enumerate(s2_layers):
+                    sub = raw[..., [pos[int(i)] for i in idx]]
+                    bad = (sub == meta.nodata).any(axis=-1)
+                    val = (sub.astype(np.float32) @ w.astype(np.float32)) * scale
+                    val[bad] = np.nan
+                    s2[k, sl] = val
+    kw = dict(crs=meta.epsg, transform=meta.transform, nodata=float("nan"))
+    if symbols is not None:
+        wl = meta.wavelengths
+        write_geotiff(index_bands_path, symbols, scratch=True, **kw,
+                      band_names=[f"{s} ({wl[b]:.1f} nm)" for s, b in sym_bands.items()],
+                      tags={"symbols": ",".join(sym_bands),
+                            "wavelengths_nm": ",".join(f"{wl[b]:.2f}" for b in sym_bands.values())})
+    if s2 is not None:
+        write_geotiff(s2_bands_path, s2, **kw, band_names=[n for n, _, _ in s2_layers],
+                      tags={"layers": ",".join(n for n, _, _ in s2_layers)})
+    log.info("%s: NDVI from bands %.0f/%.0f nm; %d bands read in one pass (%d index symbols, "
+             "%d Sentinel-2 band layers)", tile_id or meta.path.name, meta.wavelengths[nir_b],
+             meta.wavelengths[red_b], len(order), len(sym_bands), len(s2_layers))
+    return write_geotiff(out_path, ndvi, **kw,
                          band_names=[f"NDVI ({meta.wavelengths[nir_b]:.0f}, {meta.wavelengths[red_b]:.0f} nm)"])
 
 
