@@ -98,8 +98,8 @@ rule ndvi_tile:
     input:
         h5=h5_of_tile,
     output:
-        ndvi=f"{OUT}/tiles/{{tile}}/ndvi.tif",
         **ndvi_tile_extracts(),
+        ndvi=f"{OUT}/tiles/{{tile}}/ndvi.tif",
     log:
         f"{LOGS}/ndvi_tile/{{tile}}.log",
     conda:
@@ -109,8 +109,8 @@ rule ndvi_tile:
         mem_mb=tile_mem_mb,
         runtime=10,
     params:
+        **NDVI_TILE_EXTRACT_PARAMS,
         red_nm=config["ndvi"]["red_nm"],
         nir_nm=config["ndvi"]["nir_nm"],
-        **NDVI_TILE_EXTRACT_PARAMS,
     script:
         "../scripts/ndvi_tile.py"

@@ -359,7 +359,7 @@ def ndvi_tile(
         ndvi = np.full((rows, cols), np.nan, dtype=np.float32)
         symbols = np.full((len(sym_bands), rows, cols), np.nan, dtype=np.float32) if sym_bands else None
         s2 = np.full((len(s2_layers), rows, cols), np.nan, dtype=np.float32) if s2_layers else None
-        scale = np.float32(meta.scale_factor)
+        scale = np.float32(1.0 / meta.scale_factor)  # NEON: reflectance = DN / Scale_Factor (10000)
         for sl, raw in tile.iter_blocks(order):
             red, nir = raw[..., pos[red_b]], raw[..., pos[nir_b]]
             blk = normalized_difference(nir, red)
