@@ -113,8 +113,10 @@ def test_uncomputable_and_bad_constants_rejected():
         index_spec("NIRvP")
     with pytest.raises(ConfigError, match=r"\['Q'\] not used by SAVI"):
         index_spec("SAVI", {"Q": 1.0})
-    with pytest.raises(ConfigError, match="index_constants"):
-        check_indices(["NDVI"], {"SAVI": {"L": 0.5}})
+    # An entry for an unlisted index is checked, not required to be listed.
+    assert [s.name for s in check_indices(["NDVI"], {"SAVI": {"L": 0.5}})] == ["NDVI"]
+    with pytest.raises(ConfigError, match="not used by SAVI"):
+        check_indices(["NDVI"], {"SAVI": {"Q": 0.5}})
 
 
 def test_every_neon_symbol_has_a_range():

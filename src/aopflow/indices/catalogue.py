@@ -181,14 +181,14 @@ def index_spec(name: str, constants: Mapping[str, float] | None = None) -> Index
 
 def check_indices(names: Iterable[str], constants: Mapping[str, Mapping[str, float]] | None = None
                   ) -> list[IndexSpec]:
-    """Specs of every configured index; ConfigError for an unknown or uncomputable one, or an
-    ``index_constants`` entry for an index not in the list."""
+    """Specs of every configured index; ConfigError for an unknown or uncomputable one, or a
+    bad ``index_constants`` entry. An entry for an index not in the list is checked too but
+    otherwise unused (Snakemake merges a user's config file into the shipped one key by key,
+    so the shipped entries stay when a user lists other indices)."""
     names = list(names)
     constants = dict(constants or {})
-    extra = sorted(set(constants) - set(names))
-    if extra:
-        raise ConfigError(f"index_constants: {extra} not in indices {names}; add them to "
-                          f"indices or remove their constants.")
+    for extra in sorted(set(constants) - set(names)):
+        index_spec(extra, constants[extra])
     return [index_spec(n, constants.get(n)) for n in names]
 
 
