@@ -20,10 +20,11 @@ from aopflow.indices import (
     s2_computable,
     symbol_centres,
 )
+from aopflow.indices.catalogue import CORRECTED
 from aopflow.indices.srf import band_centre, response, sensor_of_item, srf_sensor, srf_weights
 from aopflow.ndvi import normalized_difference
 
-SPYNDEX_NEON = [n for n in NEON_INDICES if n not in OWN_INDICES]
+SPYNDEX_NEON = [n for n in NEON_INDICES if n not in OWN_INDICES and n not in CORRECTED]
 
 
 def random_bands(symbols, n=500, seed=0):
@@ -65,6 +66,27 @@ def test_own_index_equals_its_paper_formula(name, formula):
     assert spec.source == "aopflow" and spec.reference.startswith("https://doi.org/")
     b = random_bands(spec.bands, seed=7)
     np.testing.assert_allclose(compute_index(spec, b), formula(b), rtol=1e-6)
+
+
+def test_arvi_is_kaufman_and_tanre_not_spyndex_0_12():
+    # spyndex 0.12's ARVI flips the sign of the red-blue correction (ASI issue #132). When
+    # spyndex ships the fix, this fails: then drop the CORRECTED entry.
+    assert spyndex.indices["ARVI"].formula == CORRECTED["ARVI"][0]
+    spec = index_spec("ARVI")
+    assert spec.constants == {"gamma": spyndex.constants["gamma"].default} == {"gamma": 1.0}
+    b = random_bands(("N", "R", "B"), seed=11)
+    rb = b["R"] - 1.0 * (b["B"] - b["R"])  # Kaufman & Tanre 1992: rb = r - gamma (b - r)
+    want = (b["N"] - rb) / (b["N"] + rb)
+    got = compute_index(spec, b)
+    ok = np.isfinite(got)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-5)
+    # NEON's ARVI (gamma = 1): (NIR - (2 red - blue)) / (NIR + (2 red - blue))
+    neon = (b["N"] - (2 * b["R"] - b["B"])) / (b["N"] + (2 * b["R"] - b["B"]))
+    np.testing.assert_allclose(got[ok], neon[ok], rtol=1e-5)
+    # ... which spyndex 0.12 does not give
+    sp = spyndex.computeIndex("ARVI", {**b, "gamma": 1.0})
+    assert not np.allclose(sp, want)
+    assert index_spec("ARVI", {"gamma": 0.5}).constants == {"gamma": 0.5}
 
 
 def test_own_indices_are_not_in_spyndex():

@@ -48,10 +48,8 @@ def test_band_extract_is_the_nearest_cleaned_band_in_reflectance(tile):
         lo, hi = band_symbols()[s]
         b = int(kept[np.argmin(np.abs(meta.wavelengths[kept] - (lo + hi) / 2))])
         assert float(tags["wavelengths_nm"].split(",")[k]) == pytest.approx(meta.wavelengths[b], abs=0.01)
-        want = cube[..., b].astype(np.float32) / meta.scale_factor  # NEON: DN / 10000
-        want[cube[..., b] == meta.nodata] = np.nan
-        np.testing.assert_allclose(data[k], want, rtol=1e-6, equal_nan=True)
-    assert 0.0 < np.nanmedian(data) < 1.0  # reflectance, not DN
+        np.testing.assert_array_equal(data[k], cube[..., b])  # the raw DNs, exact
+    assert float(tags["scale_factor"]) == meta.scale_factor == 10000
 
 
 def test_s2_layers_are_nearest_and_srf_weighted_reflectance(tile):
@@ -82,12 +80,16 @@ def test_index_tile_from_the_extract(tile, name):
     p = index_tile(out["symbols"], root / f"index_{name}.tif", index=name)
     with rasterio.open(out["symbols"]) as src:
         syms = src.tags()["symbols"].split(",")
-        bands = {s: src.read(syms.index(s) + 1) for s in syms}
+        bands = {s: src.read(syms.index(s) + 1).astype(np.float32) for s in syms}
+    for a in bands.values():
+        a[a == meta.nodata] = np.nan
+        a /= meta.scale_factor  # reflectance: EVI's L = 1 assumes it
+    assert 0.0 < np.nanmedian(bands["N"]) < 1.0
     want = compute_index(index_spec(name), bands)
     with rasterio.open(p) as src:
         got = src.read(1)
         assert src.tags()["index"] == name and src.descriptions == (name,)
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)  # DN/1e4 vs DN*1e-4
     assert np.isnan(got[0, 0]) and np.isfinite(got).sum() > 1000  # the demo tile has a no-data corner
 
 

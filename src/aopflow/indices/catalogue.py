@@ -18,8 +18,17 @@ Indices NEON publishes that spyndex lacks come from :data:`OWN_INDICES`, each wi
   NEON DP3.30019.001).
 
 Their symbols (``R531``...) are narrow bands (:data:`OWN_SYMBOLS`), which Sentinel-2 does not
-have. A name spyndex knows always means spyndex's index (an own entry is only used for names
-spyndex lacks; ``tests/test_indices.py`` fails when spyndex gains one, so the entry is reviewed).
+have. A name spyndex knows means spyndex's index (an own entry is only used for names spyndex
+lacks; ``tests/test_indices.py`` fails when spyndex gains one, so the entry is reviewed), with
+one exception, :data:`CORRECTED`:
+
+* ``ARVI``: spyndex 0.12 ships ``(N-(R-gamma*(R-B)))/(N+(R-gamma*(R-B)))``, whose red-blue term
+  ``R - gamma (R - B)`` has the sign of the correction flipped (with gamma = 1 it is just B).
+  Kaufman and Tanre (1992, IEEE TGRS 30(2):261-270, doi:10.1109/36.134076) define
+  ``rb = R - gamma (B - R)``, NEON's DP3.30026.001 uses ``2 R - B`` (gamma = 1), and the
+  catalogue fixed it upstream after spyndex 0.12 (awesome-spectral-indices issue #132). aopflow
+  computes Kaufman and Tanre's formula with spyndex's gamma; a test fails once spyndex ships the
+  fix, so that this correction is then removed.
 
 The no-data rule (as the NDVI rule, :mod:`aopflow.ndvi`): an index is no data where any of its
 band reflectances is negative or not finite, and where the formula gives a non-finite value
@@ -63,6 +72,7 @@ class OwnIndex:
     bands: tuple[str, ...]
     fn: Callable[[Mapping[str, np.ndarray]], np.ndarray]
     reference: str
+    constants: tuple[str, ...] = ()  # spyndex constants it uses (their defaults apply)
 
 
 #: Indices spyndex lacks (see the module docstring for the papers).
@@ -72,6 +82,17 @@ OWN_INDICES: dict[str, OwnIndex] = {
                     "https://doi.org/10.1016/0034-4257(92)90059-S"),
     "WBI": OwnIndex("WBI", "Water Band Index", "R900/R970", ("R900", "R970"),
                     lambda p: p["R900"] / p["R970"], "https://doi.org/10.1080/01431169308954010"),
+}
+
+#: spyndex indices whose shipped formula is wrong, computed by aopflow's (module docstring):
+#: name -> (the formula spyndex ships, the correct index).
+CORRECTED: dict[str, tuple[str, OwnIndex]] = {
+    "ARVI": ("(N-(R-gamma*(R-B)))/(N+(R-gamma*(R-B)))",
+             OwnIndex("ARVI", "Atmospherically Resistant Vegetation Index",
+                      "(N-(R-gamma*(B-R)))/(N+(R-gamma*(B-R)))", ("N", "R", "B"),
+                      lambda p: ((p["N"] - (p["R"] - p["gamma"] * (p["B"] - p["R"])))
+                                 / (p["N"] + (p["R"] - p["gamma"] * (p["B"] - p["R"])))),
+                      "https://doi.org/10.1109/36.134076", ("gamma",))),
 }
 
 
@@ -147,6 +168,14 @@ def index_spec(name: str, constants: Mapping[str, float] | None = None) -> Index
             f"{getattr(sp, '__version__', '')} (Awesome Spectral Indices) nor of aopflow's own "
             f"table ({', '.join(OWN_INDICES)}).{hint} Names are case-sensitive; the catalogue: "
             f"https://awesome-ee-spectral-indices.readthedocs.io.")
+    if name in CORRECTED and sp.indices[name].formula == CORRECTED[name][0]:
+        own = CORRECTED[name][1]
+        consts = {c: float(constants.pop(c, sp.constants[c].default)) for c in own.constants}
+        if constants:
+            raise ConfigError(f"index_constants.{name}: {sorted(constants)} not used by {name} "
+                              f"(formula {own.formula}; its constants: {sorted(consts)}).")
+        return IndexSpec(name, own.long_name, own.formula, own.bands, consts, (), own.reference,
+                         "aopflow")
     idx = sp.indices[name]
     symbols = band_symbols()
     bands, consts, wl = [], {}, []
@@ -220,7 +249,8 @@ def compute_index(spec: IndexSpec, bands: Mapping[str, np.ndarray],
         for a in arrs.values():
             ok &= np.isfinite(a) & (a >= 0)
         if spec.source == "aopflow":
-            val = OWN_INDICES[spec.name].fn(arrs)
+            own = OWN_INDICES.get(spec.name) or CORRECTED[spec.name][1]
+            val = own.fn({**arrs, **{k: work.type(v) for k, v in spec.constants.items()}})
         else:
             params = {**arrs, **{k: work.type(v) for k, v in spec.constants.items()}}
             for term in spec.wavelengths:

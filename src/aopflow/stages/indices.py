@@ -42,6 +42,10 @@ def _read_named_bands(path, names: Sequence[str], tag: str | None) -> tuple[dict
                 f"{path}: no band(s) {missing} (it has {have}). It was made by another "
                 f"configuration or aopflow version; delete it and rerun.")
         out = {n: src.read(have.index(n) + 1, out_dtype="float32") for n in names}
+        nodata = src.nodata
+        if nodata is not None and not np.isnan(nodata):
+            for a in out.values():
+                a[a == np.float32(nodata)] = np.nan
         return out, tags, src.profile
 
 
@@ -56,6 +60,10 @@ def index_tile(
     tile's band extract (symbol reflectances, :func:`aopflow.stages.spectral.ndvi_tile`)."""
     spec = index_spec(index, constants)
     bands, tags, prof = _read_named_bands(index_bands, spec.bands, "symbols")
+    # The extract holds DNs (NEON: reflectance = DN / 10000); constants such as EVI's L need
+    # reflectance.
+    scale = np.float32(1.0 / float(tags.get("scale_factor", 1.0)))
+    bands = {s: a * scale for s, a in bands.items()}
     syms = tags["symbols"].split(",")
     wls = dict(zip(syms, (float(w) for w in tags["wavelengths_nm"].split(","))))
     val = compute_index(spec, bands, wavelengths=wls)

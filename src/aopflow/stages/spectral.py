@@ -314,8 +314,8 @@ def ndvi_tile(
     no-data value; so every value is in [-1, 1]. It is computed on the integer DNs: the
     reflectance scale factor cancels and there is no offset.
 
-    With ``index_bands_path``: ``(S, rows, cols)`` float32 reflectance (NaN = no data) of
-    every band symbol of :func:`aopflow.indices.band_symbols` (a fixed set, whatever indices
+    With ``index_bands_path``: ``(S, rows, cols)`` raw DNs (the cube's integer type, its no-data
+    value; tag ``scale_factor``: reflectance = DN / scale_factor) of every band symbol of :func:`aopflow.indices.band_symbols` (a fixed set, whatever indices
     are configured), each the cleaned band nearest the symbol's centre
     (:func:`aopflow.indices.aop_symbol_bands`); the per-index jobs read it.
 
@@ -357,7 +357,8 @@ def ndvi_tile(
         pos = {b: i for i, b in enumerate(order)}
         rows, cols = meta.rows, meta.cols
         ndvi = np.full((rows, cols), np.nan, dtype=np.float32)
-        symbols = np.full((len(sym_bands), rows, cols), np.nan, dtype=np.float32) if sym_bands else None
+        # The symbols' raw DNs (exact, half the bytes of float32); the index jobs scale them.
+        symbols = np.empty((len(sym_bands), rows, cols), dtype=meta.dtype) if sym_bands else None
         s2 = np.full((len(s2_layers), rows, cols), np.nan, dtype=np.float32) if s2_layers else None
         scale = np.float32(1.0 / meta.scale_factor)  # NEON: reflectance = DN / Scale_Factor (10000)
         for sl, raw in tile.iter_blocks(order):
@@ -367,8 +368,7 @@ def ndvi_tile(
             ndvi[sl] = blk
             if symbols is not None:
                 for k, b in enumerate(sym_bands.values()):
-                    v = raw[..., pos[b]]
-                    symbols[k, sl] = np.where(v == meta.nodata, np.nan, v.astype(np.float32) * scale)
+                    symbols[k, sl] = raw[..., pos[b]]
             if s2 is not None:
                 for k, (_, idx, w) in enumerate(s2_layers):
                     sub = raw[..., [pos[int(i)] for i in idx]]
@@ -379,9 +379,10 @@ def ndvi_tile(
     kw = dict(crs=meta.epsg, transform=meta.transform, nodata=float("nan"))
     if symbols is not None:
         wl = meta.wavelengths
-        write_geotiff(index_bands_path, symbols, scratch=True, **kw,
+        write_geotiff(index_bands_path, symbols, crs=meta.epsg, transform=meta.transform,
+                      nodata=meta.nodata, scratch=True, band_interleaved=True,
                       band_names=[f"{s} ({wl[b]:.1f} nm)" for s, b in sym_bands.items()],
-                      tags={"symbols": ",".join(sym_bands),
+                      tags={"symbols": ",".join(sym_bands), "scale_factor": repr(float(meta.scale_factor)),
                             "wavelengths_nm": ",".join(f"{wl[b]:.2f}" for b in sym_bands.values())})
     if s2 is not None:
         write_geotiff(s2_bands_path, s2, **kw, band_names=[n for n, _, _ in s2_layers],
