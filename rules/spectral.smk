@@ -106,7 +106,7 @@ rule ndvi_tile:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=tile_mem_mb,
+        mem_mb=ndvi_tile_mem_mb,
         runtime=10,
     params:
         **NDVI_TILE_EXTRACT_PARAMS,

@@ -48,6 +48,13 @@ NDVI_TILE_EXTRACT_PARAMS = {
 }
 
 
+def ndvi_tile_mem_mb(wildcards, input, attempt):
+    """A few bands, or the band extracts too (indices, Sentinel-2 bands)."""
+    if ndvi_tile_extracts():
+        return tile_extract_mem_mb(wildcards, input, attempt)
+    return tile_mem_mb(wildcards, input, attempt)
+
+
 def endmember_mem_mb(wildcards, attempt):
     """Memory of the site-wide endmember extraction over the pixels sampled from all tiles."""
     return 4000 * attempt

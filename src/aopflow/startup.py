@@ -99,7 +99,8 @@ def check_product_names(names: Sequence[str], available: Collection[str], key: s
         raise ConfigError(
             f"{key}: {missing} {'is' if len(missing) == 1 else 'are'} not a mosaic this run "
             f"can make; available: {sorted(available)} (an ancillary layer must also be listed "
-            "in ancillary_layers; chm needs source: neon with neon.chm: true)."
+            "in ancillary_layers; chm needs source: neon with neon.chm: true; an index_{NAME} needs "
+            "NAME in indices)."
         )
 
 
