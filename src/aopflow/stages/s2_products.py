@@ -265,7 +265,7 @@ def s2_compare_bands(
     with atomic_path(table_path) as tmp:
         out.to_csv(tmp, index=False)
     cb.plot_r2(rows, png_path, title=f"AOP {cmp_row['aop_date'] or '?'} vs Sentinel-2 {s2_date} "
-                                     f"({sensors[0]}): through the SRF or the nearest band")
+                                     f"({sensors[0]})\nAOP through the SRF or the nearest band")
     for r in rows:
         log.info("%s %s (%s): n=%d r2=%.4f rmse=%.4f bias=%+.4f", r["quantity"], r["name"],
                  r["aop_bands"], r["n"], r["r2"], r["rmse"], r["bias"])
