@@ -122,3 +122,19 @@ def test_s2_index_date_uses_the_assets_and_says_why_not(tmp_path):
 
     with pytest.raises(InputDataError, match="swir16"):
         s2_index_date(path, d / "index_NDII.tif", index="NDII", assets=["red", "nir", "blue"])
+
+
+def test_a_symbol_the_sensor_lacks_fails_only_the_indices_that_need_it(tmp_path):
+    # A coarse sensor (60 bands, ~36 nm apart): WBI's narrow 900 nm band has none within 10 nm.
+    from aopflow.errors import InputDataError
+
+    spec = SiteSpec(shape=(1, 1), pixels=20, pixel_size=50.0, bands=60, seed=4)
+    t = spec.tile_ids()[0]
+    h5 = write_tile(spec, t, tmp_path)
+    ndvi_tile(h5, tmp_path / "n.tif", tile_id=t, index_bands_path=tmp_path / "bs.tif")
+    with rasterio.open(tmp_path / "bs.tif") as src:
+        missing = src.tags()["missing_symbols"].split(",")
+    assert "R900" in missing and "N" not in missing
+    index_tile(tmp_path / "bs.tif", tmp_path / "ndvi_i.tif", index="NDVI")
+    with pytest.raises(InputDataError, match="no band for R900"):
+        index_tile(tmp_path / "bs.tif", tmp_path / "wbi.tif", index="WBI")

@@ -53,8 +53,8 @@ def nearest_kept_band(wavelengths: np.ndarray, kept: Sequence[int], centre: floa
 
 
 def aop_symbol_bands(wavelengths: np.ndarray, kept: Sequence[int],
-                     symbols: Iterable[str] | None = None, *, source: str = "tile"
-                     ) -> dict[str, int]:
+                     symbols: Iterable[str] | None = None, *, source: str = "tile",
+                     missing: dict[str, str] | None = None) -> dict[str, int]:
     """Symbol -> 0-based AOP band index: the kept band nearest the symbol's centre.
 
     Args:
@@ -62,6 +62,9 @@ def aop_symbol_bands(wavelengths: np.ndarray, kept: Sequence[int],
         kept: indices of the cleaned bands (:func:`aopflow.clean.tile_good_bands`).
         symbols: which symbols (default every one of :func:`symbol_centres`).
         source: the file, for the error message.
+        missing: if a dict, a symbol without a band is put there (symbol -> the reason) and
+            left out of the result, instead of raising (the per-tile extract holds every
+            symbol; only an index that needs a missing one fails).
 
     Raises:
         InputDataError: a symbol's centre is more than its range's half-width (at least 10
@@ -80,10 +83,13 @@ def aop_symbol_bands(wavelengths: np.ndarray, kept: Sequence[int],
         lo, hi = ranges[s]
         i = nearest_kept_band(wl, kept, c)
         if abs(wl[i] - c) > max((hi - lo) / 2.0, 10.0):
-            raise InputDataError(
-                f"{source}: no kept band near {c:.0f} nm for symbol {s} ({lo:.0f}-{hi:.0f} nm); "
-                f"the nearest kept band is at {wl[i]:.1f} nm. The sensor does not cover it or "
-                f"the clean section drops that region; drop the indices that use {s}.")
+            why = (f"{source}: no kept band near {c:.0f} nm for symbol {s} ({lo:.0f}-{hi:.0f} nm); "
+                   f"the nearest kept band is at {wl[i]:.1f} nm. The sensor does not cover it or "
+                   f"the clean section drops that region; drop the indices that use {s}.")
+            if missing is None:
+                raise InputDataError(why)
+            missing[s] = why
+            continue
         out[s] = i
     return out
 

@@ -59,6 +59,13 @@ def index_tile(
     """``tiles/{tile}/index_{index}.tif``: float32 ``(rows, cols)``, NaN = no data, from the
     tile's band extract (symbol reflectances, :func:`aopflow.stages.spectral.ndvi_tile`)."""
     spec = index_spec(index, constants)
+    with rasterio.open(index_bands) as src:
+        lacking = [s for s in src.tags().get("missing_symbols", "").split(",") if s in spec.bands]
+    if lacking:
+        raise InputDataError(
+            f"{index_bands}: the tile has no band for {', '.join(lacking)}, which {index} "
+            f"({spec.formula}) needs (the sensor does not reach it, or the clean section drops "
+            f"it: see logs/ndvi_tile); drop {index} from indices.")
     bands, tags, prof = _read_named_bands(index_bands, spec.bands, "symbols")
     # The extract holds DNs (NEON: reflectance = DN / 10000); constants such as EVI's L need
     # reflectance.

@@ -339,9 +339,14 @@ def ndvi_tile(
         sym_bands, s2_layers = {}, []  # s2_layers: (name, band indices, weights)
         if index_bands_path or s2_bands_path:
             kept = tile_good_bands(meta, CleanSpec.from_config(clean))
+        missing: dict[str, str] = {}
         if index_bands_path:
-            sym_bands = aop_symbol_bands(meta.wavelengths, kept, symbol_centres(), source=meta.path.name)
-            need |= set(sym_bands.values())
+            every = list(symbol_centres())
+            found = aop_symbol_bands(meta.wavelengths, kept, every, source=meta.path.name, missing=missing)
+            sym_bands = {s: found.get(s) for s in every}  # None: no band (written as no data)
+            need |= {b for b in found.values()}
+            for why in missing.values():
+                log.warning("%s", why)
         if s2_bands_path:
             for asset in s2_assets:
                 b = nearest_kept_band(meta.wavelengths, kept, band_centre("S2A", asset))
@@ -368,7 +373,7 @@ def ndvi_tile(
             ndvi[sl] = blk
             if symbols is not None:
                 for k, b in enumerate(sym_bands.values()):
-                    symbols[k, sl] = raw[..., pos[b]]
+                    symbols[k, sl] = meta.nodata if b is None else raw[..., pos[b]]
             if s2 is not None:
                 for k, (_, idx, w) in enumerate(s2_layers):
                     sub = raw[..., [pos[int(i)] for i in idx]]
@@ -381,9 +386,12 @@ def ndvi_tile(
         wl = meta.wavelengths
         write_geotiff(index_bands_path, symbols, crs=meta.epsg, transform=meta.transform,
                       nodata=meta.nodata, scratch=True, band_interleaved=True,
-                      band_names=[f"{s} ({wl[b]:.1f} nm)" for s, b in sym_bands.items()],
+                      band_names=[f"{s} ({'none' if b is None else f'{wl[b]:.1f} nm'})"
+                                  for s, b in sym_bands.items()],
                       tags={"symbols": ",".join(sym_bands), "scale_factor": repr(float(meta.scale_factor)),
-                            "wavelengths_nm": ",".join(f"{wl[b]:.2f}" for b in sym_bands.values())})
+                            "wavelengths_nm": ",".join("nan" if b is None else f"{wl[b]:.2f}"
+                                                       for b in sym_bands.values()),
+                            "missing_symbols": ",".join(missing)})
     if s2 is not None:
         write_geotiff(s2_bands_path, s2, **kw, band_names=[n for n, _, _ in s2_layers],
                       tags={"layers": ",".join(n for n, _, _ in s2_layers)})
