@@ -68,3 +68,23 @@ if S2["source"]:
             runtime=30,
         script:
             "../scripts/s2_index_composite.py"
+
+    rule s2_index_composite_period:
+        input:
+            summary=f"{OUT}/s2/date_summary.csv",
+            index=s2_index_period_files,
+        output:
+            f"{OUT}/s2/composite/{{s2period}}/index_{{index}}_median.tif",
+        log:
+            f"{LOGS}/s2_index_composite/{{s2period}}_{{index}}.log",
+        wildcard_constraints:
+            index=_names_pattern(S2_INDICES),
+            s2period=PERIOD_LABEL_PATTERN,
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=30,
+        script:
+            "../scripts/s2_index_composite.py"

@@ -32,10 +32,24 @@ def s2_index_files(wildcards):
     return [s2_date_file(d, f"index_{wildcards.index}.tif") for d in s2_dates()]
 
 
+def s2_index_period_files(wildcards):
+    """The index's per-date rasters of the dates in composite period ``s2period``."""
+    return [
+        s2_date_file(d, f"index_{wildcards.index}.tif")
+        for d in s2p_period_dates(wildcards)
+    ]
+
+
 def indices_targets():
-    """Every index's site mosaic and, with Sentinel-2, its median composite."""
+    """Every index's site mosaic and, with Sentinel-2, its median composites (all dates and
+    per sentinel2.composite.period)."""
     targets = [f"{OUT}/mosaic/{index_product(name)}.tif" for name in INDICES]
-    targets += [f"{OUT}/s2/composite/index_{name}_median.tif" for name in S2_INDICES]
+    for name in S2_INDICES:
+        targets.append(f"{OUT}/s2/composite/index_{name}_median.tif")
+        targets += [
+            f"{OUT}/s2/composite/{label}/index_{name}_median.tif"
+            for label in s2p_periods()
+        ]
     return targets
 
 

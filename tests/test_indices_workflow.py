@@ -31,13 +31,15 @@ def config() -> dict:
         "index_constants": {},
         "zonal": {"plots": "demo", "rasters": ["index_NDVI"]},
         "downscale": {"resolutions": [50], "products": ["index_EVI"]},
-        "sentinel2": {"source": "demo", "datetime": "2024-06-01/2024-06-30", "bands": S2_BANDS},
+        "sentinel2": {"source": "demo", "datetime": "2024-06-01/2024-06-30", "bands": S2_BANDS,
+                      "composite": {"period": "month"}},
     }
 
 
 def targets(indices=INDICES, s2_indices=S2_INDICES) -> list[str]:
     t = [f"{OUT}/mosaic/index_{n}.tif" for n in indices]
     t += [f"{OUT}/s2/composite/index_{n}_median.tif" for n in s2_indices]
+    t += [f"{OUT}/s2/composite/2024-06/index_{n}_median.tif" for n in s2_indices]
     t += [f"{OUT}/tables/aop_vs_s2_bands.csv", f"{OUT}/zonal/index_NDVI.csv",
           f"{OUT}/downscale/index_EVI_50m.tif"]
     return t
@@ -67,8 +69,13 @@ def test_outputs_and_use_by_name(base_run):
         v = src.read(1)
     assert np.nanmin(v) >= -1 and np.nanmax(v) <= 1
     for n in S2_INDICES:
-        with rasterio.open(out / f"s2/composite/index_{n}_median.tif") as src:
-            assert src.res == (10.0, 10.0) and src.tags()["dates"] == DATE
+        with rasterio.open(out / f"s2/composite/index_{n}_median.tif") as src, \
+                rasterio.open(out / f"s2/dates/{DATE}/index_{n}.tif") as day, \
+                rasterio.open(out / f"s2/composite/2024-06/index_{n}_median.tif") as month:
+            assert src.res == (10.0, 10.0) and src.tags()["dates"] == DATE == month.tags()["dates"]
+            # one date: the median is that date's index
+            np.testing.assert_array_equal(src.read(1), day.read(1))
+            np.testing.assert_array_equal(month.read(1), day.read(1))
     assert not list(out.glob("s2/dates/*/index_PRI.tif"))
     # The stage says which Sentinel-2 indices it cannot compute, and why.
     assert "Sentinel-2 index PRI not computed: band(s) R531, R570 have no Sentinel-2 MSI band" in proc.stderr
@@ -104,7 +111,8 @@ def plan(wd: Path, cfg: Path, tg) -> dict:
 def savi_jobs() -> set:
     return ({("index_tile", f"tile={t}, index=SAVI") for t in TILES}
             | {("mosaic", "product=index_SAVI"), ("s2_index_date", f"date={DATE}, index=SAVI"),
-               ("s2_index_composite", "index=SAVI"), ("s2_compare_bands", "")})
+               ("s2_index_composite", "index=SAVI"), ("s2_compare_bands", ""),
+               ("s2_index_composite_period", "s2period=2024-06, index=SAVI")})
 
 
 def test_adding_an_index_runs_only_its_jobs(base_run, tmp_path):
