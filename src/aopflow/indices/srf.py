@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from aopflow.errors import ConfigError, InputDataError
-from aopflow.indices.bandmap import S2_ASSETS
+from aopflow.indices.bandmap import S2_ASSETS, nearest_kept_band
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,21 @@ def srf_weights(wavelengths: np.ndarray, kept: Sequence[int], wl_srf: np.ndarray
     return kept[nz], w[nz]
 
 
-def band_equivalent(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``values`` ``(..., n)`` (the weighted bands, any real dtype) @ ``weights`` ``(n,)`` ->
-    ``(...)`` float32."""
-    return (np.asarray(values, dtype=np.float32) @ np.asarray(weights, dtype=np.float32))
+def s2_band_layers(wavelengths: np.ndarray, kept: Sequence[int], assets: Sequence[str], *,
+                   source: str = "tile") -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """AOP in the Sentinel-2 bands ``assets``: ``(name, band indices, weights)`` per layer.
+
+    ``nearest_{asset}`` (the kept AOP band nearest the Sentinel-2A band's response-weighted
+    centre, weight 1) for every asset, then ``srf_{sensor}_{asset}`` (:func:`srf_weights`) for
+    every sensor of :data:`SRF_SENSORS` and asset. A layer's value is
+    ``reflectance[..., indices] @ weights``.
+    """
+    layers = []
+    for asset in assets:
+        b = nearest_kept_band(wavelengths, kept, band_centre("S2A", asset))
+        layers.append((f"nearest_{asset}", np.array([b]), np.array([1.0])))
+    for sensor in SRF_SENSORS:
+        for asset in assets:
+            idx, w = srf_weights(wavelengths, kept, *response(sensor, asset), source=source)
+            layers.append((f"srf_{sensor}_{asset}", idx, w))
+    return layers

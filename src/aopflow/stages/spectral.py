@@ -314,21 +314,22 @@ def ndvi_tile(
     no-data value; so every value is in [-1, 1]. It is computed on the integer DNs: the
     reflectance scale factor cancels and there is no offset.
 
-    With ``index_bands_path``: ``(S, rows, cols)`` raw DNs (the cube's integer type, its no-data
-    value; tag ``scale_factor``: reflectance = DN / scale_factor) of every band symbol of :func:`aopflow.indices.band_symbols` (a fixed set, whatever indices
-    are configured), each the cleaned band nearest the symbol's centre
-    (:func:`aopflow.indices.aop_symbol_bands`); the per-index jobs read it.
+    With ``index_bands_path``: ``(S, rows, cols)`` raw DNs (the cube's integer type and no-data
+    value; tag ``scale_factor``: reflectance = DN / scale_factor) of every band symbol of
+    :func:`aopflow.indices.band_symbols` (a fixed set, whatever indices are configured), each
+    the cleaned band nearest the symbol's centre (:func:`aopflow.indices.aop_symbol_bands`; a
+    symbol without one is all no-data and listed in the tag ``missing_symbols``); the per-index
+    jobs read it.
 
-    With ``s2_bands_path`` and ``s2_assets`` (``sentinel2.bands``): per asset, the reflectance
-    of the AOP band nearest the Sentinel-2A band centre (``nearest_{asset}``) and the
-    band-equivalent reflectance through the SRF of each sensor (``srf_S2A_{asset}``,
-    ``srf_S2B_{asset}``; :mod:`aopflow.indices.srf`); float32, NaN where a band used is no data.
+    With ``s2_bands_path`` and ``s2_assets`` (``sentinel2.bands``): the layers of
+    :func:`aopflow.indices.srf.s2_band_layers` (per asset the nearest band and the
+    band-equivalent reflectance through each sensor's SRF), float32 reflectance, NaN where a
+    band used is no data.
 
     One read of the union of the bands needed, in row blocks (integers; float32 only per
     block). ``threads``: the job's threads, used to decode the bands' chunks."""
     from aopflow.indices import aop_symbol_bands, symbol_centres
-    from aopflow.indices.bandmap import nearest_kept_band
-    from aopflow.indices.srf import SRF_SENSORS, band_centre, response, srf_weights
+    from aopflow.indices.srf import s2_band_layers
 
     with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
@@ -348,14 +349,7 @@ def ndvi_tile(
             for why in missing.values():
                 log.warning("%s", why)
         if s2_bands_path:
-            for asset in s2_assets:
-                b = nearest_kept_band(meta.wavelengths, kept, band_centre("S2A", asset))
-                s2_layers.append((f"nearest_{asset}", np.array([b]), np.array([1.0])))
-            for sensor in SRF_SENSORS:
-                for asset in s2_assets:
-                    idx, w = srf_weights(meta.wavelengths, kept, *response(sensor, asset),
-                                         source=meta.path.name)
-                    s2_layers.append((f"srf_{sensor}_{asset}", idx, w))
+            s2_layers = s2_band_layers(meta.wavelengths, kept, s2_assets, source=meta.path.name)
             for _, idx, _ in s2_layers:
                 need |= set(int(i) for i in idx)
         order = sorted(need)
