@@ -138,3 +138,42 @@ def test_a_symbol_the_sensor_lacks_fails_only_the_indices_that_need_it(tmp_path)
     index_tile(tmp_path / "bs.tif", tmp_path / "ndvi_i.tif", index="NDVI")
     with pytest.raises(InputDataError, match="no band for R900"):
         index_tile(tmp_path / "bs.tif", tmp_path / "wbi.tif", index="WBI")
+
+
+def test_band_rows_compare_through_the_dates_sensor(tmp_path):
+    """compare_bands on hand-made rasters: Sentinel-2 reflectance = the block means of the AOP
+    srf_S2A layer, so srf through S2A (and S2C, which falls back to S2A) fits exactly."""
+    from affine import Affine
+
+    from aopflow.sentinel2.compare_bands import band_rows
+
+    rng = np.random.default_rng(5)
+    aop_t = Affine(1, 0, 500000, 0, -1, 4101000)
+    s2_t = Affine(10, 0, 500000, 0, -10, 4101000)
+    layers = {}
+    for asset in ("red", "nir"):
+        base = rng.uniform(0.02, 0.5, (100, 100)).astype(np.float32)
+        layers[f"nearest_{asset}"] = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
+        layers[f"srf_S2A_{asset}"] = base
+        layers[f"srf_S2B_{asset}"] = base * 0.9
+    names = list(layers)
+    aop = write_geotiff(tmp_path / "s2_bands.tif", np.stack([layers[n] for n in names]), crs=32611,
+                        transform=aop_t, nodata=float("nan"), band_names=names,
+                        tags={"layers": ",".join(names)})
+    means = {a: layers[f"srf_S2A_{a}"].reshape(10, 10, 10, 10).mean(axis=(1, 3)) for a in ("red", "nir")}
+    refl = write_geotiff(tmp_path / "reflectance.tif", np.stack([means["red"], means["nir"]]),
+                         crs=32611, transform=s2_t, nodata=float("nan"), band_names=["red", "nir"])
+    for sensor in ("S2A", "S2C"):
+        rows = band_rows(aop, refl, assets=["red", "nir"], sensor=sensor, indices=["NDVI", "EVI"])
+        by = {(r["quantity"], r["name"], r["aop_bands"]): r for r in rows}
+        assert set(by) == {(q, n, k) for q, n in [("band", "red"), ("band", "nir"), ("index", "NDVI")]
+                           for k in ("srf", "nearest")}  # EVI needs blue: not compared
+        for key, r in by.items():
+            assert r["n"] == 100 and r["srf_of"] == ("S2A" if key[2] == "srf" else "")
+            if key[2] == "srf":
+                assert r["r2"] == pytest.approx(1.0, abs=1e-6) and abs(r["bias"]) < 1e-6
+            else:
+                assert r["r2"] < 0.999
+    rows = band_rows(aop, refl, assets=["red", "nir"], sensor="S2B")
+    red = next(r for r in rows if r["name"] == "red" and r["aop_bands"] == "srf")
+    assert red["srf_of"] == "S2B" and red["slope"] == pytest.approx(1 / 0.9, rel=1e-4)
