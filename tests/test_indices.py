@@ -245,3 +245,27 @@ def test_cleaned_bands_get_no_weight():
     idx, w = srf_weights(wl, kept, *response("S2A", "nir"))
     assert not np.any((wl[idx] > 800) & (wl[idx] < 820))
     assert w.sum() == pytest.approx(1.0)
+
+
+def test_docs_index_table_matches_the_catalogue():
+    # docs/indices.md's table of the default indices: the formula aopflow computes, the AOP
+    # bands the mapping picks on a 426-band tile, and the source.
+    import re
+    from pathlib import Path
+
+    from aopflow.clean import CleanSpec, good_bands
+    from aopflow.demo.aop import wavelength_grid
+
+    text = (Path(__file__).parents[1] / "docs" / "indices.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| ([A-Z]+) \| `([^`]+)` \|.*$", text, re.M)}
+    assert set(rows) == set(NEON_INDICES)
+    wl = wavelength_grid(426)
+    kept = good_bands(wl, CleanSpec.from_config(None), ())
+    mapped = aop_symbol_bands(wl, kept)
+    for name in NEON_INDICES:
+        spec = index_spec(name, {"L": 0.5} if name == "SAVI" else None)
+        cells = [c.strip() for c in rows[name].split("|")[1:-1]]
+        assert cells[1] == f"`{spec.formula}`", name
+        aop = [int(x) for x in re.findall(r"\d{3,4}", cells[3])]
+        assert aop == [round(wl[mapped[s]]) for s in spec.bands], name
+        assert ("aopflow" in cells[5]) == (spec.source == "aopflow"), name
