@@ -30,7 +30,7 @@ def config() -> dict:
         "indices": INDICES,
         "index_constants": {},
         "zonal": {"plots": "demo", "rasters": ["index_NDVI"]},
-        "downscale": {"resolutions": [50], "products": ["index_EVI"]},
+        "downscale": {"resolutions": [50], "products": ["index_EVI", "s2_index_NDVI_median"]},
         "sentinel2": {"source": "demo", "datetime": "2024-06-01/2024-06-30", "bands": S2_BANDS,
                       "composite": {"period": "month"}},
     }
@@ -41,7 +41,7 @@ def targets(indices=INDICES, s2_indices=S2_INDICES) -> list[str]:
     t += [f"{OUT}/s2/composite/index_{n}_median.tif" for n in s2_indices]
     t += [f"{OUT}/s2/composite/2024-06/index_{n}_median.tif" for n in s2_indices]
     t += [f"{OUT}/tables/aop_vs_s2_bands.csv", f"{OUT}/zonal/index_NDVI.csv",
-          f"{OUT}/downscale/index_EVI_50m.tif"]
+          f"{OUT}/downscale/index_EVI_50m.tif", f"{OUT}/downscale/s2_index_NDVI_median_50m.tif"]
     return t
 
 
@@ -85,6 +85,13 @@ def test_outputs_and_use_by_name(base_run):
     assert len(covered) >= 6 and covered["mean"].between(-1, 1).all()
     with rasterio.open(out / "downscale/index_EVI_50m.tif") as src:
         assert src.res == (50.0, 50.0)
+    with rasterio.open(out / "downscale/s2_index_NDVI_median_50m.tif") as d, \
+            rasterio.open(out / "s2/composite/index_NDVI_median.tif") as m:
+        a, full = d.read(1), m.read(1)
+        blocks = full[:50, :50].reshape(10, 5, 10, 5)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(blocks).any(axis=(1, 3))
+        np.testing.assert_allclose(a[:10, :10][ok], np.nanmean(blocks, axis=(1, 3))[ok], rtol=1e-6)
 
 
 def test_srf_agrees_better_than_nearest_on_the_demo(base_run):

@@ -141,3 +141,18 @@ def test_index_mosaics_by_name_need_the_index(shipped):
     with pytest.raises(ConfigError, match=r"index_\{NAME\} needs NAME in indices"):
         check_config(cfg, library=None, mosaics=MOSAICS, zonal_names=["ndvi"],
                      continuous_zonal=True, pixel_size=(10.0, "demo.pixel_size"))
+
+
+def test_s2_index_composite_downscale_needs_its_bands(shipped):
+    s2 = {**shipped["sentinel2"], "source": "demo"}
+    ok = {**edited(shipped, "downscale", products=["s2_index_SAVI_median"], resolutions=[50]),
+          "sentinel2": s2}
+    check(ok)
+    bad = {**edited(shipped, "downscale", products=["s2_index_EVI_median"], resolutions=[50]),
+           "sentinel2": s2}
+    with pytest.raises(ConfigError, match=r"no Sentinel-2 composite of EVI \(needs asset\(s\) blue"):
+        check(bad)
+    bad = {**edited(shipped, "downscale", products=["s2_index_GNDVI_median"], resolutions=[50]),
+           "sentinel2": s2}
+    with pytest.raises(ConfigError, match=r"\['GNDVI'\], which are not in indices"):
+        check(bad)

@@ -123,7 +123,9 @@ S2_PRODUCTS: dict[str, Product] = {
     f"s2_{name}": Product(f"s2_{name}", categorical=False, nodata=nodata) for name, nodata in S2_COMPOSITES.items()
 }
 #: Pattern of every Sentinel-2 product name (the schema's ``downscale.products`` uses the same).
-S2_PRODUCT_PATTERN = rf"^s2_({'|'.join(S2_COMPOSITES)}|ndvi_[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})$"
+#: ``s2_index_{NAME}_median``: an index's median composite (``s2/composite/index_{NAME}_median.tif``).
+S2_PRODUCT_PATTERN = (rf"^s2_({'|'.join(S2_COMPOSITES)}|ndvi_[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}"
+                      r"|index_[A-Za-z0-9]+_median)$")
 
 
 def product(name: str, categorical: Iterable[str] = ()) -> Product:
@@ -131,7 +133,8 @@ def product(name: str, categorical: Iterable[str] = ()) -> Product:
     name is in ``categorical`` (config key ``zonal.categorical``), with its file's no-data."""
     categorical = set(categorical)
     known = PRODUCTS.get(name) or S2_PRODUCTS.get(name)
-    if known is None and (re.match(INDEX_PRODUCT_PATTERN, name) or name == S2_BANDS_PRODUCT):
+    if known is None and (re.match(INDEX_PRODUCT_PATTERN, name) or name == S2_BANDS_PRODUCT
+                          or re.match(r"^s2_index_[A-Za-z0-9]+_median$", name)):
         known = Product(name, categorical=False, nodata=math.nan)
     if known is None:
         return Product(name, categorical=name in categorical, nodata=None)

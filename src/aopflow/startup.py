@@ -122,6 +122,25 @@ def check_s2_downscale(names: Sequence[str], sentinel2: Mapping, resolutions: Se
         )
 
 
+def check_s2_index_downscale(names: Sequence[str], config: Mapping) -> None:
+    """``s2_index_{NAME}_median`` needs NAME in ``indices`` and its bands in ``sentinel2.bands``."""
+    from aopflow.indices import s2_computable
+
+    wanted = [m.group(1) for n in names if (m := re.fullmatch(r"s2_index_(\w+)_median", n))]
+    if not wanted:
+        return
+    missing = [w for w in wanted if w not in (config.get("indices") or [])]
+    if missing:
+        raise ConfigError(f"downscale.products: s2_index_{{NAME}}_median for {missing}, which "
+                          f"are not in indices {config.get('indices')}; add them there.")
+    specs = check_indices(wanted, {k: v for k, v in (config.get("index_constants") or {}).items()
+                                   if k in wanted})
+    _, why = s2_computable(specs, config["sentinel2"]["bands"])
+    if why:
+        raise ConfigError("downscale.products: no Sentinel-2 composite of "
+                          + "; ".join(f"{k} ({v})" for k, v in why.items()) + ".")
+
+
 def check_downscale_resolutions(resolutions: Sequence[float], pixel_size: float, where: str) -> None:
     """Each downscale resolution must be a whole multiple of the mosaics' pixel size."""
     from aopflow.aggregate import downscale_factor
@@ -180,6 +199,7 @@ def check_config(
     )
     if s2_names:
         check_s2_downscale(s2_names, config["sentinel2"], downscale["resolutions"])
+        check_s2_index_downscale(s2_names, config)
     zonal = config["zonal"]
     if zonal_names:
         from aopflow.zonal import RASTER_FILE_SUFFIXES
