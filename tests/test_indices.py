@@ -20,7 +20,7 @@ from aopflow.indices import (
     s2_computable,
     symbol_centres,
 )
-from aopflow.indices.catalogue import CORRECTED
+from aopflow.indices.catalogue import CORRECTED, normalized_difference_terms
 from aopflow.indices.srf import band_centre, response, sensor_of_item, srf_sensor, srf_weights
 from aopflow.ndvi import normalized_difference
 
@@ -41,10 +41,46 @@ def test_index_equals_spyndex_compute_index(name):
     params = {**{s: bands[s].astype(np.float64) for s in spec.bands},
               **{c: spyndex.constants[c].default for c in spec.constants}}
     want = spyndex.computeIndex(name, params)
-    ok = np.isfinite(want)
-    assert ok.sum() > 400
+    # Where a term of a normalized difference is negative, aopflow gives no data (hand terms).
+    terms = ND_TERMS.get(name)
+    terms_ok = (np.ones(want.shape, bool) if terms is None
+                else np.logical_and.reduce([t >= 0 for t in terms(bands)]))
+    ok = np.isfinite(want) & terms_ok
+    assert ok.sum() > 200
     np.testing.assert_allclose(got[ok], want[ok], rtol=2e-5, atol=2e-6)
+    assert np.isnan(got[~ok]).all()
     assert got.dtype == np.float32
+
+
+#: The two terms of each normalized-difference index of NEON's list, by hand (gamma = 1).
+ND_TERMS = {
+    "NDVI": lambda b: (b["N"], b["R"]),
+    "NDWI": lambda b: (b["G"], b["N"]),
+    "NDII": lambda b: (b["N"], b["S1"]),
+    "NMDI": lambda b: (b["N"], b["S1"] - b["S2"]),
+    "ARVI": lambda b: (b["N"], 2 * b["R"] - b["B"]),
+    "PRI": lambda b: (b["R531"], b["R570"]),
+}
+
+
+def test_normalized_difference_form_is_recognised():
+    assert {n for n in NEON_INDICES if index_spec(n).terms is not None} == set(ND_TERMS)
+    assert normalized_difference_terms("(N-(S1-S2))/(N+(S1-S2))") == ("N", "(S1-S2)")
+    assert normalized_difference_terms("(N - R) / (N + R)") == ("N", "R")
+    assert normalized_difference_terms("(N-R)/(N+G)") is None
+    assert normalized_difference_terms("(1.0+L)*(N-R)/(N+R+L)") is None
+
+
+@pytest.mark.parametrize("name", sorted(ND_TERMS))
+def test_normalized_differences_stay_in_range(name):
+    # A term near minus the other (ARVI's 2R - B over water, NMDI's S1 - S2) would divide by
+    # almost zero: no data where a term is negative, so every value is in [-1, 1].
+    spec = index_spec(name)
+    bands = random_bands(spec.bands, n=4000, seed=7)
+    got = compute_index(spec, bands)
+    bad = np.logical_or.reduce([t < 0 for t in ND_TERMS[name](bands)])
+    np.testing.assert_array_equal(np.isnan(got), bad)
+    assert np.nanmax(np.abs(got)) <= 1.0
 
 
 def test_savi_constant_override_reaches_the_formula():

@@ -32,7 +32,11 @@ one exception, :data:`CORRECTED`:
 
 The no-data rule (as the NDVI rule, :mod:`aopflow.ndvi`): an index is no data where any of its
 band reflectances is negative or not finite, and where the formula gives a non-finite value
-(both bands of a normalized difference zero, a ratio over zero).
+(both bands of a normalized difference zero, a ratio over zero). An index of normalized-difference
+form ``(a-b)/(a+b)`` whose terms are expressions (ARVI's ``R - gamma (B - R)``, NMDI's
+``S1 - S2``) is also no data where a term is negative, so that, like NDVI, it stays in [-1, 1]
+(:func:`normalized_difference_terms`): otherwise a denominator near zero over water or shadow
+gives values of +-1e7.
 """
 
 from __future__ import annotations
@@ -120,6 +124,24 @@ class IndexSpec:
     wavelengths: tuple[str, ...]
     reference: str
     source: str
+    #: The two terms ``(a, b)`` of a normalized-difference formula (``(a-b)/(a+b)``), else None.
+    terms: tuple[str, str] | None = None
+
+
+#: ``(a-b)/(a+b)`` with the same a and b on both sides (white space removed first).
+_ND_FORM = re.compile(r"^\((?P<a>.+)-(?P<b>.+)\)/\((?P=a)\+(?P=b)\)$")
+
+
+def normalized_difference_terms(formula: str) -> tuple[str, str] | None:
+    """The terms ``(a, b)`` of a formula of the form ``(a-b)/(a+b)``, or None.
+
+    >>> normalized_difference_terms("(N-(S1-S2))/(N+(S1-S2))")
+    ('N', '(S1-S2)')
+    >>> normalized_difference_terms("(1.0+L)*(N-R)/(N+R+L)") is None
+    True
+    """
+    m = _ND_FORM.match(re.sub(r"\s+", "", formula))
+    return (m.group("a"), m.group("b")) if m else None
 
 
 def band_symbols() -> dict[str, tuple[float, float]]:
@@ -159,7 +181,8 @@ def index_spec(name: str, constants: Mapping[str, float] | None = None) -> Index
         if constants:
             raise ConfigError(f"index_constants.{name}: {name} has no constants (formula "
                               f"{own.formula}); remove the entry.")
-        return IndexSpec(name, own.long_name, own.formula, own.bands, {}, (), own.reference, "aopflow")
+        return IndexSpec(name, own.long_name, own.formula, own.bands, {}, (), own.reference,
+                         "aopflow", normalized_difference_terms(own.formula))
     if name not in sp.indices:
         near = difflib.get_close_matches(name, catalogue_names(), n=3)
         hint = f" Did you mean {', '.join(near)}?" if near else ""
@@ -175,7 +198,7 @@ def index_spec(name: str, constants: Mapping[str, float] | None = None) -> Index
             raise ConfigError(f"index_constants.{name}: {sorted(constants)} not used by {name} "
                               f"(formula {own.formula}; its constants: {sorted(consts)}).")
         return IndexSpec(name, own.long_name, own.formula, own.bands, consts, (), own.reference,
-                         "aopflow")
+                         "aopflow", normalized_difference_terms(own.formula))
     idx = sp.indices[name]
     symbols = band_symbols()
     bands, consts, wl = [], {}, []
@@ -205,7 +228,7 @@ def index_spec(name: str, constants: Mapping[str, float] | None = None) -> Index
             f"index_constants.{name}: {sorted(constants)} not used by {name} (formula "
             f"{idx.formula}; its constants: {sorted(consts) or 'none'}).")
     return IndexSpec(name, idx.long_name, idx.formula, tuple(bands), consts, tuple(wl),
-                     idx.reference, "spyndex")
+                     idx.reference, "spyndex", normalized_difference_terms(idx.formula))
 
 
 def check_indices(names: Iterable[str], constants: Mapping[str, Mapping[str, float]] | None = None
@@ -244,21 +267,25 @@ def compute_index(spec: IndexSpec, bands: Mapping[str, np.ndarray],
     first = arrs[spec.bands[0]]
     work = np.result_type(*[a.dtype for a in arrs.values()], np.float32)
     arrs = {b: a.astype(work, copy=False) for b, a in arrs.items()}
+    params = {**arrs, **{k: work.type(v) for k, v in spec.constants.items()}}
+    for term in spec.wavelengths:
+        w = (wavelengths or {}).get(term[len("lambda"):])
+        if w is None or not math.isfinite(w):
+            raise ConfigError(f"index {spec.name}: no wavelength for {term}.")
+        params[term] = work.type(w)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         ok = np.ones(first.shape, dtype=bool)
         for a in arrs.values():
             ok &= np.isfinite(a) & (a >= 0)
+        if spec.terms is not None:
+            # Both terms of a normalized difference non-negative (module docstring): the terms
+            # are sub-expressions of the catalogue's formula, evaluated as spyndex evaluates it.
+            for term in spec.terms:
+                ok &= np.asarray(eval(term, {"__builtins__": {}}, params)) >= 0  # noqa: S307
         if spec.source == "aopflow":
             own = OWN_INDICES.get(spec.name) or CORRECTED[spec.name][1]
-            val = own.fn({**arrs, **{k: work.type(v) for k, v in spec.constants.items()}})
+            val = own.fn(params)
         else:
-            params = {**arrs, **{k: work.type(v) for k, v in spec.constants.items()}}
-            for term in spec.wavelengths:
-                sym = term[len("lambda"):]
-                w = (wavelengths or {}).get(sym)
-                if w is None or not math.isfinite(w):
-                    raise ConfigError(f"index {spec.name}: no wavelength for {term}.")
-                params[term] = work.type(w)
             val = load_spyndex().computeIndex(spec.name, params)
         val = np.asarray(val, dtype=work)
         out = np.where(ok & np.isfinite(val), val, np.nan)
