@@ -131,7 +131,7 @@ def fit_model(s: SampleSet, *, group_by: str = "day", topo: bool = True, n_bins:
             sel = use & (s.line == i)
             n_topo[i] = int(sel.sum())
             if n_topo[i] >= min_line:
-                c_line[i] = fit_c(s.pixels[sel], ci[sel])
+                c_line[i] = fit_c(s.pixels[sel], ci[sel], cf[sel])
         for grp in set(group_of_line):  # lines with too few samples: their group's weighted mean
             mine = [i for i in range(n_lines) if group_of_line[i] == grp]
             fitted = [i for i in mine if n_topo[i] >= min_line]
