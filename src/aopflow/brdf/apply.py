@@ -265,6 +265,20 @@ def attach(tile: NeonTile, coefficients: str | os.PathLike | None) -> TileCorrec
     return corr
 
 
+def correct_spectra(model: BrdfModel, pixels: np.ndarray, wavelengths: np.ndarray, geometry: np.ndarray,
+                    line: np.ndarray, line_keys: Sequence[tuple[str, str]]) -> np.ndarray:
+    """Corrected reflectance ``(n, B)`` of sampled spectra ``pixels`` (bands at ``wavelengths``)
+    with their ``geometry (n, 6)`` (solar zenith/azimuth, view zenith/azimuth, slope, aspect)
+    and ``line`` (n,) indexing ``line_keys`` [(file, date)]."""
+    if pixels.shape[0] == 0:
+        return pixels
+    wavelengths = np.asarray(wavelengths, dtype=np.float64)
+    corr = Corrector(model, wavelengths)
+    terms = corr.terms(*(geometry[:, k] for k in range(6)), line, line_keys)
+    red, nir = (int(np.abs(wavelengths - w).argmin()) for w in (model.red_nm, model.nir_nm))
+    return corr.correct(pixels, terms, ndvi_of(pixels, red, nir))
+
+
 def ndvi_of(values: np.ndarray, red: int, nir: int, nodata: float | None = None) -> np.ndarray:
     """NDVI (n,) float32 of columns ``red``/``nir`` of ``values (n, B)`` (DNs or reflectance:
     the scale cancels), by the project's one NDVI rule (:func:`aopflow.ndvi.normalized_difference`);

@@ -128,3 +128,24 @@ def read_model(path: str | os.PathLike) -> BrdfModel:
         return BrdfModel.from_json(d)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a readable BRDF coefficients file ({exc}); delete it and rerun the fit.") from exc
+
+
+#: Values of ``brdf.enabled``.
+ENABLED_CHOICES = (True, False, "auto")
+
+
+def correction_enabled(enabled, revision: str, where: str = "") -> bool:
+    """Whether the correction runs for tiles of product ``revision`` ("001"/"002"):
+    ``auto`` = on for .001 only; ``true`` on .002 tiles is a :class:`ConfigError` (NEON has
+    corrected them already)."""
+    if enabled not in ENABLED_CHOICES:
+        raise ConfigError(f"brdf.enabled must be one of true, false, auto; got {enabled!r}")
+    if enabled == "auto":
+        return revision == "001"
+    if enabled is True and revision != "001":
+        raise ConfigError(
+            f"brdf.enabled is true but {where or 'the tiles'} are DP3.30006.{revision} (bidirectional) "
+            "reflectance, which NEON has already BRDF- and topographically corrected; correcting it "
+            "again would distort it. Set brdf.enabled: auto (or false) for .002 tiles."
+        )
+    return bool(enabled)
