@@ -40,9 +40,13 @@ MATERIAL_BRDF = {
     "built": (0.0, 0.0),
     "dry_vegetation": (0.6, 0.014),
 }
-#: Relief of the terrain (m) and its bumps' width (m).
-RELIEF_M = 220.0
-RELIEF_SCALE_M = 320.0
+#: North-south lines per tile column (line spacing 1000 m / this).
+LINES_PER_TILE = 3
+#: Relief of the terrain (m), its bumps' width (m) and number per tile: hills finer than the
+#: land cover's patches, so that slopes and cover types are not correlated over a line.
+RELIEF_M = 35.0
+RELIEF_SCALE_M = 90.0
+RELIEF_BUMPS_PER_TILE = 30
 
 
 @dataclass(frozen=True)
@@ -58,18 +62,18 @@ class DemoLine:
 
 
 def flight_lines(spec) -> tuple[list[DemoLine], float]:
-    """The site's lines (two per tile column, west to east) and the flight height (m) that
-    makes the view zenith reach :data:`MAX_VIEW_ZENITH` half-way between lines. The first
-    half is flown on day 1 (morning to noon, sun from the south-east), the rest on day 2
-    (noon to afternoon, sun from the south-west)."""
+    """The site's lines (:data:`LINES_PER_TILE` per tile column, west to east) and the flight
+    height (m) that makes the view zenith reach :data:`MAX_VIEW_ZENITH` half-way between lines.
+    Lines alternate between two flight days; west to east the sun moves from the south-east
+    (morning) to the south-west (afternoon), so each day has lines on both sides of noon."""
     xmin = spec.origin[0]
-    n = 2 * spec.shape[0]
+    n = LINES_PER_TILE * spec.shape[0]
     spacing = spec.shape[0] * 1000.0 / n
     height = 0.5 * spacing / math.tan(math.radians(MAX_VIEW_ZENITH))
     lines = []
     for k in range(n):
         frac = k / max(n - 1, 1)
-        day = f"{spec.year}0{6}{10 + (k >= n / 2):02d}"
+        day = f"{spec.year}06{10 + k % 2:02d}"
         time = f"{14 + k:02d}{(17 * k) % 60:02d}{(31 * k) % 60:02d}"
         sz = 26.0 + 16.0 * (2 * frac - 1) ** 2
         sa = 120.0 + 125.0 * frac
@@ -94,7 +98,8 @@ def terrain(spec, x: np.ndarray, y: np.ndarray, bumps) -> tuple[np.ndarray, np.n
     north) of a site-wide smooth surface at map coordinates; ``bumps`` is the generator's
     site-wide Gaussian-bump field function."""
     def z(xx, yy):
-        return RELIEF_M * bumps(spec, 950, 5, xx, yy, scale=RELIEF_SCALE_M)
+        count = RELIEF_BUMPS_PER_TILE * spec.shape[0] * spec.shape[1]
+        return RELIEF_M * bumps(spec, 950, count, xx, yy, scale=RELIEF_SCALE_M)
 
     d = 0.5
     dzdx = (z(x + d, y) - z(x - d, y)) / (2 * d)
