@@ -123,7 +123,7 @@ def test_correction_reduces_rmse_and_seams_and_off_leaves_the_input(runs):
 def test_brdf_edit_reruns_the_fit_and_reflectance_readers_only(runs, tmp_path):
     wd, cfg, _ = runs
     wd2 = copy_run(wd, tmp_path / "wf")
-    cfg2 = update_config(wd2 / cfg.name, brdf={"ndvi_bins": 4})
+    cfg2 = update_config(wd2 / cfg.name, brdf={"ndvi_bins": 3})
     targets = [*_targets(), str(OUT / "brdf" / "coefficients.json")]
     plan = snakemake(wd2, *targets, "-n", "--configfile", str(cfg2)).stdout
     rules = {r for r, _ in jobs_of(plan)}
