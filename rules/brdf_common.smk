@@ -6,7 +6,7 @@ from aopflow.neon.naming import revision_from_name
 
 
 def site_revision():
-    """Product revision ("001"/"002") of the site's tiles, from the config or the file names
+    """Product revision ("001" or "002") of the site's tiles, from the config or the file names
     (no file is opened)."""
     if config["source"] == "demo":
         return str(config["demo"]["revision"])
