@@ -195,8 +195,8 @@ def test_001_flight_lines_view_angles_and_nadir_truth(tmp_path):
     spec = tiny_spec(revision="001", shape=(2, 1), pixels=40, pixel_size=25.0, bands=60)
     paths = generate_site(spec, tmp_path)
     lines, height = flight.flight_lines(spec)
-    assert len(lines) == 4 and len({ln.date for ln in lines}) == 2
-    assert len({(ln.solar_zenith, ln.solar_azimuth) for ln in lines}) == 4
+    assert len(lines) == 6 and len({ln.date for ln in lines}) == 2  # 3 per tile column
+    assert len({(ln.solar_zenith, ln.solar_azimuth) for ln in lines}) == 6
     with NeonTile(paths[0]) as t:
         geo = t.read_geometry()
         raw = t.read_bands(range(spec.bands)).astype(float)

@@ -87,24 +87,6 @@ def ndvi_bins(ndvi: np.ndarray, n_bins: int, min_samples: int) -> tuple[np.ndarr
     return edges, centres, which
 
 
-#: NDVI bins of the topographic fit's normalisation (:func:`_within_bins`).
-TOPO_BINS = 10
-
-
-def _within_bins(rho: np.ndarray, ndvi: np.ndarray) -> np.ndarray:
-    """``rho`` divided, per band, by its mean in the sample's NDVI decile: the cover types'
-    different brightness would otherwise dominate the cos i regression (a line's land cover
-    and its terrain are spatially correlated by chance); C = b / a is unchanged by scaling."""
-    edges = np.quantile(ndvi, np.linspace(0, 1, TOPO_BINS + 1))
-    which = np.clip(np.searchsorted(edges, ndvi, side="right") - 1, 0, TOPO_BINS - 1)
-    out = np.empty(rho.shape, dtype=np.float64)
-    for k in np.unique(which):
-        sel = which == k
-        m = rho[sel].mean(axis=0, dtype=np.float64)
-        out[sel] = rho[sel] / np.where(m > 0, m, 1.0)
-    return out
-
-
 def kernel_ols(kv: np.ndarray, kg: np.ndarray, rho: np.ndarray, chunk: int = 20000) -> np.ndarray:
     """Least squares ``rho (m, B) = f_iso + f_vol kv + f_geo kg`` -> (3, B) float64 (normal
     equations accumulated in row chunks, so no float64 copy of ``rho``)."""
@@ -149,7 +131,7 @@ def fit_model(s: SampleSet, *, group_by: str = "day", topo: bool = True, n_bins:
             sel = use & (s.line == i)
             n_topo[i] = int(sel.sum())
             if n_topo[i] >= min_line:
-                c_line[i] = fit_c(_within_bins(s.pixels[sel], ndvi[sel]), ci[sel], cf[sel])
+                c_line[i] = fit_c(s.pixels[sel], ci[sel], cf[sel])
         for grp in set(group_of_line):  # lines with too few samples: their group's weighted mean
             mine = [i for i in range(n_lines) if group_of_line[i] == grp]
             fitted = [i for i in mine if n_topo[i] >= min_line]
