@@ -40,8 +40,8 @@ from aopflow.neon.reader import BlockCorrection, NeonTile
 
 log = logging.getLogger(__name__)
 
-#: Pixels per piece of a run: 1024 x 400 bands x 4 B = 1.6 MB of float32 per temporary.
-PIECE = 1024
+#: Pixels per piece of a run: 512 x 400 bands x 4 B = 0.8 MB of float32 per temporary.
+PIECE = 512
 
 
 @dataclass
@@ -119,17 +119,19 @@ class Corrector:
 
     def _factor(self, gi: int, j: int, c: np.ndarray | None, w, kv, kg, cf, ci) -> np.ndarray:
         """Factors (m, B) float32 of m pixels of one line and one bin (j = -1: topo only)."""
-        f = None
-        if j >= 0:
-            _, den, num = self._groups[gi]
-            one = np.ones_like(w)
-            d = np.stack([one, w, kv, kv * w, kg, kg * w], axis=1) @ den[j]
-            f = np.stack([one, w], axis=1) @ num[j]
-            f /= d
         if c is not None:
-            t = (cf[:, None] + c) / (ci[:, None] + c)
-            t[ci <= MIN_COS_I] = 1.0
-            f = t if f is None else f * t
+            # A pixel facing away from the sun is not corrected: its cos i taken as cos ts cos s.
+            ci = np.where(ci > MIN_COS_I, ci, cf)
+        if j < 0:
+            return (cf[:, None] + c) / (ci[:, None] + c)
+        _, den, num = self._groups[gi]
+        one = np.ones_like(w)
+        d = np.stack([one, w, kv, kv * w, kg, kg * w], axis=1) @ den[j]
+        f = np.stack([one, w], axis=1) @ num[j]
+        if c is not None:
+            f *= cf[:, None] + c
+            d *= ci[:, None] + c
+        f /= d
         return f
 
     def correct(self, values: np.ndarray, terms: PixelTerms, ndvi: np.ndarray, keep: int | None = None, *,
@@ -183,12 +185,13 @@ class Corrector:
                 return
             q = order[a:b]
             f = self._factor(gi, jj, c if topo else None, w[q], terms.kv[p], terms.kg[p], terms.cf[p], terms.ci[p])
-            x = values[p, :keep].astype(np.float32) * f
+            x = values[p, :keep].astype(np.float32)
+            x *= f
             if integer:
                 np.rint(x, out=x)
                 np.clip(x, lo, hi, out=x)
                 y = x.astype(values.dtype)
-                if nodata is not None:
+                if nodata is not None and lo <= nodata <= hi and y.min() <= nodata:
                     y[y == nodata] = nodata + (1 if nodata < hi else -1)
                 out[p] = y
             else:
@@ -206,7 +209,9 @@ class Corrector:
 def pixel_kernels(model: BrdfModel, sz, saz, vz, vaz, slope, aspect):
     """Per-pixel ``(K_vol, K_geo, cos ts cos s, cos i)`` float32 (NaN -> 0) and a mask of the
     pixels whose angles are not all finite, from angles in degrees."""
-    kv, kg = kernels_deg(sz, saz, vz, vaz, geometric=model.geometric, br=model.br, hb=model.hb)
+    f32 = np.float32
+    sz, saz, vz, vaz, slope, aspect = (np.asarray(a, dtype=f32) for a in (sz, saz, vz, vaz, slope, aspect))
+    kv, kg = kernels_deg(sz, saz, vz, vaz, geometric=model.geometric, br=model.br, hb=model.hb, dtype=f32)
     cf = cos_flat(sz, slope)
     ci = cos_incidence(sz, saz, slope, aspect)
     bad = ~(np.isfinite(kv) & np.isfinite(kg) & np.isfinite(cf) & np.isfinite(ci))

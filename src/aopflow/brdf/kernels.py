@@ -47,16 +47,22 @@ def ross_thick(ts, tv, phi):
 
 
 def _li_terms(ts, tv, phi, br, hb):
-    """Shared terms of both Li forms: (overlap O, sec ts', sec tv', cos xi')."""
-    tsp = np.arctan(br * np.tan(ts))
-    tvp = np.arctan(br * np.tan(tv))
-    tan_s, tan_v = np.tan(tsp), np.tan(tvp)
-    sec_s, sec_v = 1.0 / np.cos(tsp), 1.0 / np.cos(tvp)
-    d2 = np.maximum(tan_s**2 + tan_v**2 - 2.0 * tan_s * tan_v * np.cos(phi), 0.0)
+    """Shared terms of both Li forms: (overlap O, sec ts', sec tv', cos xi').
+
+    With t' = atan(b/r tan t): tan t' = b/r tan t, sec t' = sqrt(1 + tan^2 t') and
+    cos xi' = cos ts' cos tv' + sin ts' sin tv' cos phi = (1 + tan ts' tan tv' cos phi) /
+    (sec ts' sec tv'), so no inverse or further trigonometric function is evaluated for them.
+    """
+    tan_s = br * np.tan(ts)
+    tan_v = br * np.tan(tv)
+    sec_s = np.sqrt(1.0 + tan_s**2)
+    sec_v = np.sqrt(1.0 + tan_v**2)
+    cos_phi = np.cos(phi)
+    d2 = np.maximum(tan_s**2 + tan_v**2 - 2.0 * tan_s * tan_v * cos_phi, 0.0)
     cos_t = hb * np.sqrt(d2 + (tan_s * tan_v * np.sin(phi)) ** 2) / (sec_s + sec_v)
     t = np.arccos(np.clip(cos_t, -1.0, 1.0))
     overlap = (t - np.sin(t) * np.cos(t)) * (sec_s + sec_v) / np.pi
-    return overlap, sec_s, sec_v, _cos_phase(tsp, tvp, phi)
+    return overlap, sec_s, sec_v, (1.0 + tan_s * tan_v * cos_phi) / (sec_s * sec_v)
 
 
 def li_sparse(ts, tv, phi, br: float = NEON_BR, hb: float = NEON_HB):
@@ -92,10 +98,11 @@ def geometric_kernel(name: str):
 
 
 def kernels_deg(solar_zenith, solar_azimuth, view_zenith, view_azimuth, *, geometric: str = "li_sparse",
-                br: float = NEON_BR, hb: float = NEON_HB):
+                br: float = NEON_BR, hb: float = NEON_HB, dtype=np.float64):
     """``(K_vol, K_geo)`` from angles in **degrees** (azimuths clockwise from north; the view
-    azimuth is NEON's to-sensor azimuth). Float64 arrays of the broadcast shape."""
-    ts = np.radians(np.asarray(solar_zenith, dtype=np.float64))
-    tv = np.radians(np.asarray(view_zenith, dtype=np.float64))
-    phi = np.radians(np.asarray(view_azimuth, dtype=np.float64) - np.asarray(solar_azimuth, dtype=np.float64))
+    azimuth is NEON's to-sensor azimuth). Arrays of the broadcast shape in ``dtype`` (float32
+    for a tile's million pixels: about 1e-6 relative, twice as fast)."""
+    ts = np.radians(np.asarray(solar_zenith, dtype=dtype))
+    tv = np.radians(np.asarray(view_zenith, dtype=dtype))
+    phi = np.radians(np.asarray(view_azimuth, dtype=dtype) - np.asarray(solar_azimuth, dtype=dtype))
     return ross_thick(ts, tv, phi), geometric_kernel(geometric)(ts, tv, phi, br, hb)
