@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aopflow.brdf.apply import correct_spectra
+from aopflow.brdf.apply import correct_spectra, ndvi_of
 from aopflow.brdf.fit import SampleSet, fit_model, merge_line_tables
 from aopflow.brdf.model import BrdfModel, write_model
 from aopflow.errors import SiteError
@@ -90,8 +90,9 @@ def signed_view_zenith(view_zenith: np.ndarray, view_azimuth: np.ndarray) -> np.
 
 
 def diagnostics_figure(model: BrdfModel, s: SampleSet, after: np.ndarray, png_path) -> Path:
-    """Mean reflectance at :data:`FIGURE_NM` against signed view zenith (2-degree bins), one
-    panel per group, before (dashed) and after (solid) the correction."""
+    """Mean reflectance at :data:`FIGURE_NM` of the samples with NDVI >= ``ndvi_min`` against
+    signed view zenith (2-degree bins), one panel per group, before (dashed) and after (solid)
+    the correction."""
     from matplotlib.figure import Figure
 
     names = list(model.groups)
@@ -100,7 +101,10 @@ def diagnostics_figure(model: BrdfModel, s: SampleSet, after: np.ndarray, png_pa
     svz = signed_view_zenith(s.geometry[:, 2], s.geometry[:, 3])
     edges = np.arange(-20.0, 20.1, 2.0)
     mids = 0.5 * (edges[1:] + edges[:-1])
-    ndvi_ok = np.isfinite(s.pixels).all(axis=1)
+    red, nir = (int(np.abs(s.wavelengths - w).argmin()) for w in (model.red_nm, model.nir_nm))
+    ndvi = ndvi_of(s.pixels, red, nir)
+    # The population the BRDF part corrects (vegetated); water and built are left as they are.
+    ndvi_ok = np.isfinite(s.pixels).all(axis=1) & (ndvi >= model.ndvi_min)
     line_group = np.array([model.lines[f].group for f in s.line_files]) if s.line_files else np.array([])
     colours = ("tab:green", "tab:red", "tab:purple")
     for ax, name in zip(axes, names):
