@@ -67,6 +67,7 @@ class Corrector:
         wl = np.asarray(wavelengths, dtype=np.float64)
         self.bmap = np.abs(model.wavelengths[None, :] - wl[:, None]).argmin(axis=1)
         self.group_names = list(model.groups)
+        self._cache: dict[tuple[int, int, int], tuple] = {}
         self._groups = []
         for name in self.group_names:
             g = model.groups[name]
@@ -117,21 +118,41 @@ class Corrector:
         j = np.where(np.isfinite(ndvi) & (ndvi >= self.model.ndvi_min), j, -1)
         return j, w
 
+    def _stacked(self, gi: int, j: int, c: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(denominator (12 or 6, B), numerator (4 or 2, B)) coefficients of bin ``j`` of
+        group ``gi`` with a line's C ``c``: the SCS+C terms (cos ts cos s + C) and (cos i + C)
+        are rank two, so multiplying them in is a matrix product with twice the rows, cached
+        per (group, bin, line)."""
+        key = (gi, j, id(c))
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not c:  # the cache holds c, so its id is not reused
+            if j < 0:
+                den = num = np.ones((1, self.bmap.size), dtype=np.float32)
+            else:
+                _, den, num = self._groups[gi]
+                den, num = den[j], num[j]
+            if c is not None:
+                den = np.concatenate([den, den * c]).astype(np.float32)
+                num = np.concatenate([num, num * c]).astype(np.float32)
+            hit = self._cache[key] = (c, den, num)
+        return hit[1], hit[2]
+
     def _factor(self, gi: int, j: int, c: np.ndarray | None, w, kv, kg, cf, ci) -> np.ndarray:
         """Factors (m, B) float32 of m pixels of one line and one bin (j = -1: topo only)."""
+        den, num = self._stacked(gi, j, c)
+        if j < 0:
+            u = v = np.ones((w.size, 1), dtype=np.float32)
+        else:
+            one = np.ones_like(w)
+            u = np.stack([one, w, kv, kv * w, kg, kg * w], axis=1)
+            v = np.stack([one, w], axis=1)
         if c is not None:
             # A pixel facing away from the sun is not corrected: its cos i taken as cos ts cos s.
             ci = np.where(ci > MIN_COS_I, ci, cf)
-        if j < 0:
-            return (cf[:, None] + c) / (ci[:, None] + c)
-        _, den, num = self._groups[gi]
-        one = np.ones_like(w)
-        d = np.stack([one, w, kv, kv * w, kg, kg * w], axis=1) @ den[j]
-        f = np.stack([one, w], axis=1) @ num[j]
-        if c is not None:
-            f *= cf[:, None] + c
-            d *= ci[:, None] + c
-        f /= d
+            u = np.concatenate([u * ci[:, None], u], axis=1)
+            v = np.concatenate([v * cf[:, None], v], axis=1)
+        f = v @ num
+        f /= u @ den
         return f
 
     def correct(self, values: np.ndarray, terms: PixelTerms, ndvi: np.ndarray, keep: int | None = None, *,
