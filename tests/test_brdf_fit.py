@@ -195,3 +195,17 @@ def test_coefficients_round_trip(tmp_path):
     for k in m.groups:
         np.testing.assert_allclose(back.groups[k].geo, m.groups[k].geo)
     np.testing.assert_allclose(back.lines[LINES[0][0]].c, m.lines[LINES[0][0]].c)
+
+
+def test_without_topography_low_ndvi_pixels_are_copied_exactly():
+    B = WL.size
+    model = _model(np.full((1, B), 0.3), np.full((1, B), 0.2), np.full((1, B), 0.003), np.full(B, 0.5))
+    model.topo = False
+    corr = Corrector(model, WL)
+    rng = np.random.default_rng(5)
+    n = 400
+    dn = rng.integers(100, 9000, (n, B)).astype(np.int16)
+    ndvi = np.where(np.arange(n) % 2 == 0, 0.05, 0.6)  # every other pixel below ndvi_min
+    out = corr.correct(dn, _terms(corr, n, rng), ndvi, nodata=-9999)
+    np.testing.assert_array_equal(out[::2], dn[::2])
+    assert np.mean(out[1::2] != dn[1::2]) > 0.5

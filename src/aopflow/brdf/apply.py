@@ -164,7 +164,6 @@ class Corrector:
         with ``terms.line`` -1, are copied unchanged.
         """
         keep = values.shape[1] if keep is None else keep
-        out = np.array(values[:, :keep], copy=True, order="C")
         integer = np.issubdtype(values.dtype, np.integer)
         ok = terms.line >= 0
         if nodata is not None:
@@ -172,8 +171,11 @@ class Corrector:
         if not integer:
             ok &= np.isfinite(values[:, 0])
         idx = np.flatnonzero(ok)
-        if idx.size == 0:
-            return out
+        if idx.size == 0 or not (self.model.topo or self.model.ndvi_min <= 1.0):
+            return np.array(values[:, :keep], copy=True, order="C")
+        out = np.empty((values.shape[0], keep), dtype=values.dtype)
+        if idx.size < ok.size:  # pixels left as they are (no data, no line)
+            out[~ok] = values[~ok, :keep]
         line = terms.line[idx]
         gidx = np.array([g for g, _ in terms.lines], dtype=np.int64)[line]
         j = np.empty(idx.size, dtype=np.int64)
@@ -202,9 +204,10 @@ class Corrector:
             jj -= 1
             p = idx[order[a:b]]
             gi, c = terms.lines[li]
-            if jj < 0 and not topo:
-                return
             q = order[a:b]
+            if jj < 0 and not topo:  # below ndvi_min without topography: unchanged
+                out[p] = values[p, :keep]
+                return
             f = self._factor(gi, jj, c if topo else None, w[q], terms.kv[p], terms.kg[p], terms.cf[p], terms.ci[p])
             x = values[p, :keep].astype(np.float32)
             x *= f
