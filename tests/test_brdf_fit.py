@@ -209,3 +209,44 @@ def test_without_topography_low_ndvi_pixels_are_copied_exactly():
     out = corr.correct(dn, _terms(corr, n, rng), ndvi, nodata=-9999)
     np.testing.assert_array_equal(out[::2], dn[::2])
     assert np.mean(out[1::2] != dn[1::2]) > 0.5
+
+
+def test_a_day_with_too_few_samples_uses_the_site_fit():
+    s, _ = simulate(n_per_line=3000)
+    keep = (s.line < 2) | (np.arange(s.line.size) % 20 == 0)  # day 2 thinned to 300 samples
+    s2 = SampleSet(s.pixels[keep], s.wavelengths, s.geometry[keep], s.line[keep], s.wqi[keep], s.line_files,
+                   s.line_dates, s.line_sun)
+    m = fit_model(s2, group_by="day", n_bins=2, min_samples=1000, dark_nir=0.0)
+    assert sorted(m.groups) == ["20240601", "site"]
+    assert m.groups["site"].lines == [LINES[2][0], LINES[3][0]]
+    assert int(m.groups["site"].counts.sum()) == int(keep.sum())  # fitted on every usable sample
+    assert m.lines[LINES[3][0]].group == "site"
+
+
+def test_unknown_line_takes_its_day_or_fails_clearly():
+    from aopflow.errors import ConfigError
+
+    s, _ = simulate(n_per_line=1500)
+    m = fit_model(s, group_by="day", n_bins=1, min_samples=1000, dark_nir=0.0)
+    group, c = m.line_params("NEON_D00_DEMO_DP1_20240602_190000_reflectance.h5", "20240602", "t.h5")
+    assert group == "20240602"
+    np.testing.assert_allclose(c, np.mean([m.lines[LINES[2][0]].c, m.lines[LINES[3][0]].c], axis=0))
+    with pytest.raises(ConfigError, match="t.h5: flight line X.h5 \\(day 20240605\\) is in no group"):
+        m.line_params("X.h5", "20240605", "t.h5")
+
+
+@pytest.mark.parametrize(("enabled", "revision", "on"), [("auto", "001", True), ("auto", "002", False),
+                                                         (True, "001", True), (False, "001", False),
+                                                         (False, "002", False)])
+def test_enabled_auto_true_false(enabled, revision, on):
+    from aopflow.brdf.model import correction_enabled
+
+    assert correction_enabled(enabled, revision) is on
+
+
+def test_enabled_true_on_002_is_an_error():
+    from aopflow.brdf.model import correction_enabled
+    from aopflow.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="already BRDF- and topographically corrected"):
+        correction_enabled(True, "002", "the tiles of source local")
