@@ -594,20 +594,22 @@ class NeonTile:
         Each HDF5 chunk is decompressed exactly once: for chunks spanning many rows (2022+
         band-per-chunk files) the selected bands are read whole, band by band, into one
         band-major integer array (never float), and handed out as row-block views
-        ``(rows, cols, bands)`` (not contiguous; ``reshape`` copies a block at a time).
+        ``(rows, cols, bands)`` (not contiguous; ``reshape`` copies a block at a time). With a
+        correction set (:meth:`set_correction`) each block is corrected as it is read (a new
+        C-contiguous array).
         """
         bands = [int(b) for b in bands]
-        if self.correction is not None:
-            # The correction's extra bands are read with the block (same pass) and dropped.
-            n = len(bands)
-            corr, self.correction = self.correction, None
-            extra = [b for b in corr.extra_bands if b not in bands]
-            try:
-                for sl, raw in self.iter_blocks(bands + extra, target_mb):
-                    yield sl, corr(sl, slice(0, self.meta.cols), bands + extra, raw, n)
-            finally:
-                self.correction = corr
+        corr = self.correction
+        if corr is None:
+            yield from self._raw_blocks(bands, target_mb)
             return
+        # The correction's extra bands are read with the block (same pass) and dropped.
+        extra = [b for b in corr.extra_bands if b not in bands]
+        for sl, raw in self._raw_blocks(bands + extra, target_mb):
+            yield sl, corr(sl, slice(0, self.meta.cols), bands + extra, raw, len(bands))
+
+    def _raw_blocks(self, bands: list[int], target_mb: float) -> Iterator[tuple[slice, np.ndarray]]:
+        """:meth:`iter_blocks` without the correction."""
         chunk_rows = self._cube.chunks[0] if self._cube.chunks else 1
         rows_per_block = self.block_rows(len(bands), target_mb, align=False)
         if chunk_rows >= rows_per_block * 2:
