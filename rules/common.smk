@@ -123,6 +123,7 @@ def site_mosaics():
     when zonal or downscale asks for them)."""
     names = {"rgb", *ANCILLARY, *SPECTRAL_PRODUCTS}
     names |= set(SPECIES_PRODUCTS) if config["species"]["source"] else set()
+    names |= {f"index_{name}" for name in config["indices"]}
     if config["source"] == "neon" and config["neon"]["chm"]:
         names.add("chm")
     return names
@@ -166,6 +167,9 @@ def input_mb(input):
 # h5_to_reflectance.
 TILE_MEM = {
     "bands": {"base": 200, "per_file_mb": 0.2},
+    # ndvi_tile with the indices' band extract and AOP in the Sentinel-2 bands (about 60 bands
+    # read, 18 + 6 output layers): 381 MB on a full-size .002 tile (bench/bench_indices.py).
+    "bands_extract": {"base": 350, "per_file_mb": 0.2},
     "cube": {"base": 300, "per_file_mb": 1.6},
 }
 
@@ -178,6 +182,11 @@ def _tile_mem(kind, input, attempt):
 def tile_mem_mb(wildcards, input, attempt):
     """Memory for a job that holds a few bands of one tile (see TILE_MEM)."""
     return _tile_mem("bands", input, attempt)
+
+
+def tile_extract_mem_mb(wildcards, input, attempt):
+    """Memory for the NDVI job that also writes the band extracts (see TILE_MEM)."""
+    return _tile_mem("bands_extract", input, attempt)
 
 
 def tile_cube_mem_mb(wildcards, input, attempt):

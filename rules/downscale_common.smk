@@ -22,6 +22,14 @@ def downscale_source(wildcards):
     composites = {f"s2_{n}": path for n, path in s2_composites().items()}
     if name in composites:
         return composites[name]
+    m = re.fullmatch(r"s2_index_(\w+)_median", name)
+    if m:
+        if m.group(1) not in S2_INDICES:
+            why = S2_INDICES_NOT.get(m.group(1), "it is not in indices")
+            raise ValueError(
+                f"downscale.products: {name}: no Sentinel-2 composite of {m.group(1)} ({why})."
+            )
+        return f"{OUT}/s2/composite/index_{m.group(1)}_median.tif"
     m = re.fullmatch(r"s2_ndvi_(\d{4}-\d{2}-\d{2})", name)
     if m:
         # After the search checkpoint: the date must be one it found.

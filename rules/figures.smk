@@ -135,6 +135,29 @@ rule figure_ndvi:
         "../scripts/figure_ndvi.py"
 
 
+rule figure_index:
+    input:
+        f"{OUT}/mosaic/index_{{index}}.tif",
+    output:
+        report(
+            f"{OUT}/figures/index_{{index}}.png",
+            caption="../report/index.rst",
+            category="Spectral indices",
+            subcategory="{index}",
+            labels={"index": "{index}"},
+        ),
+    log:
+        f"{LOGS}/figures/index_{{index}}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/figure_index.py"
+
+
 rule mean_abundance_table:
     input:
         f"{OUT}/mosaic/abundance.tif",

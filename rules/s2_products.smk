@@ -128,6 +128,47 @@ if S2["source"]:
         script:
             "../scripts/s2p_compare.py"
 
+    rule s2_compare_bands:
+        input:
+            compare=f"{OUT}/tables/aop_vs_s2.csv",
+            aop_bands=f"{OUT}/mosaic/s2_bands.tif",
+            summary=f"{OUT}/s2/date_summary.csv",
+            reflectance=s2_date_files("reflectance.tif"),
+        output:
+            table=report(
+                f"{OUT}/tables/aop_vs_s2_bands.csv",
+                caption="../report/s2p_compare_bands_table.rst",
+                category="Sentinel-2",
+                labels={
+                    "product": "AOP vs Sentinel-2 per band and index",
+                    "item": "table",
+                },
+            ),
+            figure=report(
+                f"{OUT}/figures/s2_aop_vs_s2_bands.png",
+                caption="../report/s2p_compare_bands.rst",
+                category="Sentinel-2",
+                labels={
+                    "product": "AOP vs Sentinel-2 per band and index",
+                    "item": "r2",
+                },
+            ),
+        log:
+            f"{LOGS}/s2_compare_bands.log",
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=1500,
+            runtime=30,
+        params:
+            assets=S2["bands"],
+            indices=config["indices"],
+            constants=config["index_constants"],
+            min_aop_fraction=S2["compare_min_aop_fraction"],
+        script:
+            "../scripts/s2p_compare_bands.py"
+
     rule s2_compare_plots:
         input:
             aop=f"{OUT}/mosaic/ndvi.tif",

@@ -55,6 +55,11 @@ def s2_product_targets():
         ]
     if config["spectral"]:
         targets += [f"{OUT}/tables/aop_vs_s2.csv", f"{OUT}/figures/s2_aop_vs_s2.png"]
+        # Per band and index: AOP through the Sentinel-2 SRFs and through the nearest band.
+        targets += [
+            f"{OUT}/tables/aop_vs_s2_bands.csv",
+            f"{OUT}/figures/s2_aop_vs_s2_bands.png",
+        ]
     if config["spectral"] and plots:
         targets += [
             f"{OUT}/tables/aop_vs_s2_plots.csv",

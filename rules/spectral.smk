@@ -101,16 +101,18 @@ rule ndvi_tile:
         h5=h5_of_tile,
         brdf=brdf_coefficients,
     output:
-        f"{OUT}/tiles/{{tile}}/ndvi.tif",
+        **ndvi_tile_extracts(),
+        ndvi=f"{OUT}/tiles/{{tile}}/ndvi.tif",
     log:
         f"{LOGS}/ndvi_tile/{{tile}}.log",
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=tile_mem_mb,
+        mem_mb=ndvi_tile_mem_mb,
         runtime=10,
     params:
+        **NDVI_TILE_EXTRACT_PARAMS,
         red_nm=config["ndvi"]["red_nm"],
         nir_nm=config["ndvi"]["nir_nm"],
     script:

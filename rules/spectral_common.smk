@@ -29,6 +29,34 @@ wildcard_constraints:
     classifier="|".join(THRESHOLD_KEYS),
 
 
+def ndvi_tile_extracts():
+    """The NDVI job's other outputs, from the same read of the tile: the band extract of the
+    indices (with indices) and AOP in the Sentinel-2 bands (with Sentinel-2 and spectral: the
+    comparison's input)."""
+    out = {}
+    if config["indices"]:
+        out["symbols"] = f"{OUT}/tiles/{{tile}}/band_symbols.tif"
+    if S2_BANDS_WANTED:
+        out["s2_bands"] = f"{OUT}/tiles/{{tile}}/s2_bands.tif"
+    return out
+
+
+# AOP seen in the Sentinel-2 bands is made for the AOP-vs-Sentinel-2 comparison.
+S2_BANDS_WANTED = bool(config["sentinel2"]["source"]) and config["spectral"]
+# Params of the extracts only when they are made (so a run without them keeps its NDVI).
+NDVI_TILE_EXTRACT_PARAMS = {
+    **({"clean": config["clean"]} if config["indices"] or S2_BANDS_WANTED else {}),
+    **({"s2_assets": config["sentinel2"]["bands"]} if S2_BANDS_WANTED else {}),
+}
+
+
+def ndvi_tile_mem_mb(wildcards, input, attempt):
+    """A few bands, or the band extracts too (indices, Sentinel-2 bands)."""
+    if ndvi_tile_extracts():
+        return tile_extract_mem_mb(wildcards, input, attempt)
+    return tile_mem_mb(wildcards, input, attempt)
+
+
 def endmember_mem_mb(wildcards, attempt):
     """Memory of the site-wide endmember extraction over the pixels sampled from all tiles."""
     return 4000 * attempt

@@ -21,6 +21,9 @@ def write_config(workdir: Path, **overrides) -> Path:
     cfg["sentinel2"]["source"] = None
     # The species stage too (its demo needs plots of crowns several pixels wide: tests/test_species*.py).
     cfg["species"]["source"] = None
+    # The spectral indices too (tests/test_indices_workflow.py), which add jobs to every tile.
+    cfg["indices"] = []
+    cfg["index_constants"] = {}
     # Publishing (catalog and map, which follow every product) only where a test asks for it,
     # so that the exact rerun sets of the other workflow tests stay those of their stages.
     cfg["publish"] = {**cfg.get("publish", {}), "stac": False, "map": False}

@@ -174,6 +174,9 @@ def test_click_on_a_plot_shows_its_mean_ndvi(page):
         popup = driver.find_element("css selector", ".leaflet-popup-content")
         cell = popup.find_element("css selector",
                                   'tr[data-raster="ndvi"][data-stat="mean"] td:last-child')
+        # The statistics table scrolls inside the popup (max-height 40vh): scroll the row into
+        # view as a person would; Selenium's text is the visible text only.
+        driver.execute_script("arguments[0].scrollIntoView({block: 'nearest'})", cell)
         assert cell.text == format_value(float(ndvi.loc[plot, "mean"]))
         assert popup.find_elements("css selector", "svg.spark polyline")  # S2 NDVI sparkline
         driver.execute_script("window.aopflowMap.map.closePopup()")

@@ -122,3 +122,37 @@ def test_aop_pixel_size_of_each_source(shipped, tmp_path):
     spec = tiny_spec(site="LOCL", shape=(1, 1), pixels=8, pixel_size=25.0, bands=20)
     (path,) = generate_site(spec, tmp_path)
     assert aop_pixel_size(local, path) == (25.0, f"tile {path.name}")
+
+
+def test_index_names_checked_against_the_catalogue(shipped):
+    check(shipped)  # the shipped list (NEON's ten) and SAVI's constant pass
+    bad = {**copy.deepcopy(shipped), "indices": ["NDVI", "EVl"]}
+    with pytest.raises(ConfigError, match=r"'EVl' is not a spectral index.*Did you mean EVI"):
+        check(bad)
+    bad = {**copy.deepcopy(shipped), "index_constants": {"SAVI": {"gamma": 1.0}}}
+    with pytest.raises(ConfigError, match=r"index_constants.SAVI: \['gamma'\] not used by SAVI"):
+        check(bad)
+
+
+def test_index_mosaics_by_name_need_the_index(shipped):
+    cfg = edited(shipped, "downscale", products=["index_EVI"])
+    check_config(cfg, library=None, mosaics=MOSAICS | {"index_EVI"}, zonal_names=["ndvi"],
+                 continuous_zonal=True, pixel_size=(10.0, "demo.pixel_size"))
+    with pytest.raises(ConfigError, match=r"index_\{NAME\} needs NAME in indices"):
+        check_config(cfg, library=None, mosaics=MOSAICS, zonal_names=["ndvi"],
+                     continuous_zonal=True, pixel_size=(10.0, "demo.pixel_size"))
+
+
+def test_s2_index_composite_downscale_needs_its_bands(shipped):
+    s2 = {**shipped["sentinel2"], "source": "demo"}
+    ok = {**edited(shipped, "downscale", products=["s2_index_SAVI_median"], resolutions=[50]),
+          "sentinel2": s2}
+    check(ok)
+    bad = {**edited(shipped, "downscale", products=["s2_index_EVI_median"], resolutions=[50]),
+           "sentinel2": s2}
+    with pytest.raises(ConfigError, match=r"no Sentinel-2 composite of EVI \(needs asset\(s\) blue"):
+        check(bad)
+    bad = {**edited(shipped, "downscale", products=["s2_index_GNDVI_median"], resolutions=[50]),
+           "sentinel2": s2}
+    with pytest.raises(ConfigError, match=r"\['GNDVI'\], which are not in indices"):
+        check(bad)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable
 
 from aopflow.neon.layers import ANCILLARY_ALIASES, ANCILLARY_NODATA, WQI_NODATA, layer_product_name
@@ -86,6 +87,22 @@ PRODUCTS: dict[str, Product] = {
     "species_probability": Product("species_probability", categorical=False, nodata=math.nan),
 }
 
+#: Spectral indices (rules/indices.smk): ``index_{NAME}`` per tile and as site mosaic, one per
+#: name of the ``indices`` list (a spyndex name or aopflow's own), continuous, NaN no data.
+INDEX_PREFIX = "index_"
+INDEX_PRODUCT_PATTERN = r"^index_[A-Za-z0-9]+$"
+
+
+def index_product(name: str) -> str:
+    """The product name of index ``name`` (``NDVI`` -> ``index_NDVI``)."""
+    return f"{INDEX_PREFIX}{name}"
+
+
+#: Per tile and mosaicked: AOP reflectance in the Sentinel-2 bands (nearest band and through
+#: each sensor's SRF), made by the NDVI job's read for the AOP-vs-Sentinel-2 comparison.
+#: (Not in PRODUCTS: no zonal or downscale use; the mosaic treats it as continuous.)
+S2_BANDS_PRODUCT = "s2_bands"
+
 #: Products of the spectral stage (per tile and mosaicked): abundances, SAM/SID classes, NDVI.
 SPECTRAL_PRODUCTS = ("abundance", "sam", "sid", "ndvi")
 #: The per-tile products (and site mosaics) of the species stage.
@@ -106,7 +123,9 @@ S2_PRODUCTS: dict[str, Product] = {
     f"s2_{name}": Product(f"s2_{name}", categorical=False, nodata=nodata) for name, nodata in S2_COMPOSITES.items()
 }
 #: Pattern of every Sentinel-2 product name (the schema's ``downscale.products`` uses the same).
-S2_PRODUCT_PATTERN = rf"^s2_({'|'.join(S2_COMPOSITES)}|ndvi_[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})$"
+#: ``s2_index_{NAME}_median``: an index's median composite (``s2/composite/index_{NAME}_median.tif``).
+S2_PRODUCT_PATTERN = (rf"^s2_({'|'.join(S2_COMPOSITES)}|ndvi_[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}"
+                      r"|index_[A-Za-z0-9]+_median)$")
 
 
 def product(name: str, categorical: Iterable[str] = ()) -> Product:
@@ -114,6 +133,9 @@ def product(name: str, categorical: Iterable[str] = ()) -> Product:
     name is in ``categorical`` (config key ``zonal.categorical``), with its file's no-data."""
     categorical = set(categorical)
     known = PRODUCTS.get(name) or S2_PRODUCTS.get(name)
+    if known is None and (re.match(INDEX_PRODUCT_PATTERN, name) or name == S2_BANDS_PRODUCT
+                          or re.match(r"^s2_index_[A-Za-z0-9]+_median$", name)):
+        known = Product(name, categorical=False, nodata=math.nan)
     if known is None:
         return Product(name, categorical=name in categorical, nodata=None)
     if name in categorical and not known.categorical:

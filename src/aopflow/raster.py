@@ -122,12 +122,17 @@ def write_geotiff(
     tags: dict | None = None,
     threads: int = 1,
     scratch: bool = False,
+    band_interleaved: bool = False,
 ) -> Path:
     """Atomically write ``data`` (``(rows, cols)`` or ``(bands, rows, cols)``) as a tiled GeoTIFF;
     ``threads`` > 1 compresses tiles in that many GDAL threads. ``scratch``: a file only
-    aopflow reads back, compressed with :data:`SCRATCH_COMPRESSION`."""
+    aopflow reads back, compressed with :data:`SCRATCH_COMPRESSION`. ``band_interleaved``: each
+    band's tiles compressed apart (a reader of a few of many bands decodes only those; the
+    per-tile index extract)."""
     rows, cols = data.shape[-2:]
     opts = dict(GTIFF_OPTS)
+    if band_interleaved:
+        opts["interleave"] = "band"
     if scratch:
         opts = {k: v for k, v in opts.items() if k != "zlevel"} | SCRATCH_COMPRESSION
     if threads > 1:

@@ -15,6 +15,7 @@ import os
 from collections.abc import Collection, Mapping, Sequence
 
 from aopflow.errors import ConfigError
+from aopflow.indices import check_indices
 from aopflow.products import S2_PRODUCT_PATTERN
 
 #: Classifier (the ``{classifier}`` of ``mosaic/{classifier}.tif``) -> its ``classify.*``
@@ -98,7 +99,8 @@ def check_product_names(names: Sequence[str], available: Collection[str], key: s
         raise ConfigError(
             f"{key}: {missing} {'is' if len(missing) == 1 else 'are'} not a mosaic this run "
             f"can make; available: {sorted(available)} (an ancillary layer must also be listed "
-            "in ancillary_layers; chm needs source: neon with neon.chm: true)."
+            "in ancillary_layers; chm needs source: neon with neon.chm: true; an index_{NAME} needs "
+            "NAME in indices)."
         )
 
 
@@ -118,6 +120,25 @@ def check_s2_downscale(names: Sequence[str], sentinel2: Mapping, resolutions: Se
             f"({step:g} m), which the Sentinel-2 products {names} are on; use e.g. "
             f"{[step * k for k in (3, 10)]}."
         )
+
+
+def check_s2_index_downscale(names: Sequence[str], config: Mapping) -> None:
+    """``s2_index_{NAME}_median`` needs NAME in ``indices`` and its bands in ``sentinel2.bands``."""
+    from aopflow.indices import s2_computable
+
+    wanted = [m.group(1) for n in names if (m := re.fullmatch(r"s2_index_(\w+)_median", n))]
+    if not wanted:
+        return
+    missing = [w for w in wanted if w not in (config.get("indices") or [])]
+    if missing:
+        raise ConfigError(f"downscale.products: s2_index_{{NAME}}_median for {missing}, which "
+                          f"are not in indices {config.get('indices')}; add them there.")
+    specs = check_indices(wanted, {k: v for k, v in (config.get("index_constants") or {}).items()
+                                   if k in wanted})
+    _, why = s2_computable(specs, config["sentinel2"]["bands"])
+    if why:
+        raise ConfigError("downscale.products: no Sentinel-2 composite of "
+                          + "; ".join(f"{k} ({v})" for k, v in why.items()) + ".")
 
 
 def check_downscale_resolutions(resolutions: Sequence[float], pixel_size: float, where: str) -> None:
@@ -166,6 +187,8 @@ def check_config(
             not needed or unknown.
     """
     check_demo_sources(config)
+    # Index names against spyndex's catalogue (and aopflow's own), constants against the index.
+    check_indices(config.get("indices") or [], config.get("index_constants") or {})
     # Even with spectral: false, class maps are made when zonal or downscale asks for them.
     n, source = n_endmembers(config["endmembers"], library)
     check_class_thresholds(config["classify"], n, source)
@@ -176,6 +199,7 @@ def check_config(
     )
     if s2_names:
         check_s2_downscale(s2_names, config["sentinel2"], downscale["resolutions"])
+        check_s2_index_downscale(s2_names, config)
     zonal = config["zonal"]
     if zonal_names:
         from aopflow.zonal import RASTER_FILE_SUFFIXES

@@ -132,8 +132,11 @@ def aop_on_grid(
     shape: tuple[int, int],
     min_valid_fraction: float = 0.5,
     window_rows: int | None = None,
+    band: int = 1,
+    ndvi: bool = True,
 ) -> np.ndarray:
-    """Block mean of the AOP NDVI mosaic on a coarser grid aligned with it.
+    """Block mean of the AOP NDVI mosaic (or band ``band`` of another AOP mosaic, with
+    ``ndvi=False``: no NDVI range check) on a coarser grid aligned with it.
 
     Args:
         aop_path: AOP NDVI GeoTIFF (1 band, any float/int dtype, nodata/NaN masked; values
@@ -170,11 +173,12 @@ def aop_on_grid(
             rr0, rr1 = max(ar0, 0), min(ar1, src.height)
             cc0, cc1 = max(ac0, 0), min(ac1, src.width)
             if rr1 > rr0 and cc1 > cc0:
-                data = src.read(1, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
+                data = src.read(band, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
                 vals = data.astype(np.float32)
                 if nodata is not None and not math.isnan(nodata):
                     vals[data == nodata] = np.nan
-                check_ndvi_range(vals, f"AOP NDVI {aop_path}")
+                if ndvi:
+                    check_ndvi_range(vals, f"AOP NDVI {aop_path}")
                 block[rr0 - ar0:rr1 - ar0, cc0 - ac0:cc1 - ac0] = vals
             out[r:r + nr] = block_aggregate(block, (fy, fx), "mean", None,
                                             min_valid_fraction=min_valid_fraction)

@@ -133,7 +133,7 @@ def median_composite(
     reflectance_paths: Sequence[str | os.PathLike] | None,
     *,
     ndvi_out: str | os.PathLike,
-    count_out: str | os.PathLike,
+    count_out: str | os.PathLike | None,
     reflectance_out: str | os.PathLike | None = None,
     window_rows: int | None = None,
     tags: Mapping[str, str] | None = None,
@@ -146,7 +146,8 @@ def median_composite(
         reflectance_paths: per-date reflectance GeoTIFFs (float32, B bands, NaN masked) on the
             same grid, same order as ``ndvi_paths``; None: no reflectance composite.
         ndvi_out, count_out, reflectance_out: output COG paths: float32 ``(rows, cols)`` NaN
-            nodata; uint16 ``(rows, cols)`` (no nodata: 0 observations is a value);
+            nodata (any one-band per-date raster: NDVI or an index); uint16 ``(rows, cols)``
+            (no nodata: 0 observations is a value; None: not written);
             float32 ``(B, rows, cols)`` NaN nodata, band descriptions of the inputs.
         window_rows: rows per window (default: as many as fit in :data:`WINDOW_BYTES`).
         tags: GeoTIFF metadata tags added to every output (e.g. the dates used).
@@ -165,7 +166,9 @@ def median_composite(
         raise InputDataError(
             f"{len(ndvi_paths)} NDVI rasters but {len(reflectance_paths)} reflectance rasters; "
             f"every date needs both.")
-    outs = {"ndvi": Path(ndvi_out), "count": Path(count_out)}
+    outs = {"ndvi": Path(ndvi_out)}
+    if count_out is not None:
+        outs["count"] = Path(count_out)
     if reflectance_paths is not None:
         if reflectance_out is None:
             raise ValueError("reflectance_out is needed with reflectance_paths")
@@ -208,9 +211,10 @@ def median_composite(
             dsts = {
                 "ndvi": stack.enter_context(rasterio.open(
                     tmps["ndvi"], "w", count=1, dtype="float32", nodata=float("nan"), **base)),
-                "count": stack.enter_context(rasterio.open(
-                    tmps["count"], "w", count=1, dtype="uint16", **base)),
             }
+            if "count" in outs:
+                dsts["count"] = stack.enter_context(rasterio.open(
+                    tmps["count"], "w", count=1, dtype="uint16", **base))
             if nb:
                 dsts["reflectance"] = stack.enter_context(rasterio.open(
                     tmps["reflectance"], "w", count=nb, dtype="float32", nodata=float("nan"),
@@ -222,7 +226,8 @@ def median_composite(
                 med, count = nan_median(block)
                 del block
                 dsts["ndvi"].write(med, 1, window=win)
-                dsts["count"].write(np.minimum(count, 65535).astype(np.uint16), 1, window=win)
+                if "count" in dsts:
+                    dsts["count"].write(np.minimum(count, 65535).astype(np.uint16), 1, window=win)
                 if nb:
                     # All bands of a date in one read: the files are pixel-interleaved, so a
                     # read per band would decompress every tile once per band.

@@ -202,12 +202,19 @@ def mean_abundance_table(mosaic_path, csv_path, png_path):
     return df
 
 
-def continuous_figure(mosaic_path, png_path, title: str, label: str, cmap="RdYlGn", vmin=None, vmax=None):
-    """Single-band continuous map (e.g. NDVI) with a colour bar; no-data transparent."""
+def continuous_figure(mosaic_path, png_path, title: str, label: str, cmap="RdYlGn", vmin=None, vmax=None,
+                      percentiles: tuple[float, float] | None = None):
+    """Single-band continuous map (e.g. NDVI) with a colour bar; no-data transparent.
+    ``percentiles`` (e.g. (2, 98)): colour limits from the valid values' percentiles (for
+    indices whose range is open, such as ratios), unless ``vmin``/``vmax`` are given."""
     arr, ext, nodata, _ = read_decimated(mosaic_path)
     a = arr[0].astype(float)
     if nodata is not None and not np.isnan(nodata):
         a[arr[0] == nodata] = np.nan
+    if percentiles is not None and np.isfinite(a).any():
+        lo, hi = np.nanpercentile(a, percentiles)
+        vmin = lo if vmin is None else vmin
+        vmax = hi if vmax is None else vmax
     fig, ax = plt.subplots(figsize=(7, 6))
     im = ax.imshow(a, extent=ext, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.8, label=label)

@@ -221,3 +221,52 @@ def s2_compare_plots(
                                     f"Sentinel-2 {s2_date}")
     log.info("AOP vs Sentinel-2 at %d plots: %s", len(out), fit)
     return out
+
+
+def s2_compare_bands(
+    compare_table: str | os.PathLike,
+    aop_bands: str | os.PathLike,
+    date_summary: str | os.PathLike,
+    reflectance_paths: Sequence[str | os.PathLike],
+    *,
+    table_path: str | os.PathLike,
+    png_path: str | os.PathLike,
+    assets: Sequence[str],
+    indices: Sequence[str] = (),
+    constants: dict | None = None,
+    min_aop_fraction: float = 0.5,
+) -> pd.DataFrame:
+    """``tables/aop_vs_s2_bands.csv``: per Sentinel-2 band and per index, AOP through the
+    sensor's SRF and through the nearest band against Sentinel-2, on the date of
+    ``tables/aop_vs_s2.csv`` (:mod:`aopflow.sentinel2.compare_bands`), and its r² figure."""
+    from aopflow.indices.srf import sensor_of_item
+    from aopflow.sentinel2 import compare_bands as cb
+
+    cmp_row = pd.read_csv(compare_table, dtype={"s2_date": str, "aop_date": str},
+                          keep_default_na=False).iloc[0]
+    s2_date = str(cmp_row["s2_date"])
+    refl = _by_date(reflectance_paths)
+    if s2_date not in refl:
+        raise InputDataError(f"{compare_table} compares {s2_date}, which has no reflectance "
+                             f"among the inputs; rerun the Sentinel-2 products.")
+    row = next((r for r in read_date_summary(date_summary) if r["date"] == s2_date), None)
+    items = [i for i in str(row["item_ids"] if row else "").split(";") if i]
+    if not items:
+        raise InputDataError(f"{date_summary}: no item ids for {s2_date}; rerun the Sentinel-2 search.")
+    sensors = sorted({sensor_of_item(i) for i in items})
+    if len(sensors) > 1:
+        log.warning("%s: items of several sensors %s; comparing through %s's responses.",
+                    s2_date, sensors, sensors[0])
+    rows = cb.band_rows(aop_bands, refl[s2_date], assets=assets, sensor=sensors[0],
+                        indices=indices, constants=constants, min_valid_fraction=min_aop_fraction)
+    out = pd.DataFrame(rows, columns=list(cb.BAND_TABLE_COLUMNS))
+    out["aop_date"] = cmp_row["aop_date"]
+    out["s2_date"] = s2_date
+    with atomic_path(table_path) as tmp:
+        out.to_csv(tmp, index=False)
+    cb.plot_r2(rows, png_path, title=f"AOP {cmp_row['aop_date'] or '?'} vs Sentinel-2 {s2_date} "
+                                     f"({sensors[0]})\nAOP through the SRF or the nearest band")
+    for r in rows:
+        log.info("%s %s (%s): n=%d r2=%.4f rmse=%.4f bias=%+.4f", r["quantity"], r["name"],
+                 r["aop_bands"], r["n"], r["r2"], r["rmse"], r["bias"])
+    return out

@@ -363,9 +363,14 @@ def ndvi_tile(
     red_nm: float = 660.0,
     nir_nm: float = 860.0,
     threads: int = 1,
+    index_bands_path: str | os.PathLike | None = None,
+    s2_bands_path: str | os.PathLike | None = None,
+    s2_assets: Sequence[str] = (),
+    clean: Mapping | None = None,
     brdf: str | os.PathLike | None = None,
 ) -> Path:
-    """NDVI ``(rows, cols)`` float32 (NaN = no data) of the bands nearest ``red_nm``/``nir_nm``.
+    """NDVI ``(rows, cols)`` float32 (NaN = no data) of the bands nearest ``red_nm``/``nir_nm``,
+    and, in the same read, the band extracts the indices and the Sentinel-2 comparison use.
 
     The project's NDVI rule (:func:`aopflow.ndvi.normalized_difference`, ``docs/ndvi.md``):
     (NIR - red) / (NIR + red), no data where either reflectance is negative (dark water and
@@ -373,19 +378,87 @@ def ndvi_tile(
     no-data value; so every value is in [-1, 1]. It is computed on the integer DNs: the
     reflectance scale factor cancels and there is no offset.
 
-    ``threads``: the job's threads, used to decode the two bands' chunks. ``brdf``: the site's
-    BRDF coefficients (the bands are corrected as read), or None."""
+    With ``index_bands_path``: ``(S, rows, cols)`` raw DNs (the cube's integer type and no-data
+    value; tag ``scale_factor``: reflectance = DN / scale_factor) of every band symbol of
+    :func:`aopflow.indices.band_symbols` (a fixed set, whatever indices are configured), each
+    the cleaned band nearest the symbol's centre (:func:`aopflow.indices.aop_symbol_bands`; a
+    symbol without one is all no-data and listed in the tag ``missing_symbols``); the per-index
+    jobs read it.
+
+    With ``s2_bands_path`` and ``s2_assets`` (``sentinel2.bands``): the layers of
+    :func:`aopflow.indices.srf.s2_band_layers` (per asset the nearest band and the
+    band-equivalent reflectance through each sensor's SRF), float32 reflectance, NaN where a
+    band used is no data.
+
+    One read of the union of the bands needed, in row blocks (integers; float32 only per
+    block). ``threads``: the job's threads, used to decode the bands' chunks. ``brdf``: the
+    site's BRDF coefficients (the bands are corrected as read), or None."""
+    from aopflow.indices import aop_symbol_bands, symbol_centres
+    from aopflow.indices.srf import s2_band_layers
+
     with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         if tile_id:
             check_tile_in_cell(meta, tile_id)
         attach(tile, brdf)
         red_b, nir_b = meta.nearest_bands([red_nm, nir_nm])
-        raw = tile.read_bands([red_b, nir_b])
-    red, nir = raw[..., 0], raw[..., 1]
-    ndvi = normalized_difference(nir, red)
-    ndvi[(red == meta.nodata) | (nir == meta.nodata)] = np.nan  # also a non-negative no-data value
-    return write_geotiff(out_path, ndvi, crs=meta.epsg, transform=meta.transform, nodata=float("nan"),
+        need = {red_b, nir_b}
+        sym_bands, s2_layers = {}, []  # s2_layers: (name, band indices, weights)
+        if index_bands_path or s2_bands_path:
+            kept = tile_good_bands(meta, CleanSpec.from_config(clean))
+        missing: dict[str, str] = {}
+        if index_bands_path:
+            every = list(symbol_centres())
+            found = aop_symbol_bands(meta.wavelengths, kept, every, source=meta.path.name, missing=missing)
+            sym_bands = {s: found.get(s) for s in every}  # None: no band (written as no data)
+            need |= {b for b in found.values()}
+            for why in missing.values():
+                log.warning("%s", why)
+        if s2_bands_path:
+            s2_layers = s2_band_layers(meta.wavelengths, kept, s2_assets, source=meta.path.name)
+            for _, idx, _ in s2_layers:
+                need |= set(int(i) for i in idx)
+        order = sorted(need)
+        pos = {b: i for i, b in enumerate(order)}
+        rows, cols = meta.rows, meta.cols
+        ndvi = np.full((rows, cols), np.nan, dtype=np.float32)
+        # The symbols' raw DNs (exact, half the bytes of float32); the index jobs scale them.
+        symbols = np.empty((len(sym_bands), rows, cols), dtype=meta.dtype) if sym_bands else None
+        s2 = np.full((len(s2_layers), rows, cols), np.nan, dtype=np.float32) if s2_layers else None
+        scale = np.float32(1.0 / meta.scale_factor)  # NEON: reflectance = DN / Scale_Factor (10000)
+        for sl, raw in tile.iter_blocks(order):
+            red, nir = raw[..., pos[red_b]], raw[..., pos[nir_b]]
+            blk = normalized_difference(nir, red)
+            blk[(red == meta.nodata) | (nir == meta.nodata)] = np.nan  # also a non-negative no-data value
+            ndvi[sl] = blk
+            if symbols is not None:
+                for k, b in enumerate(sym_bands.values()):
+                    symbols[k, sl] = meta.nodata if b is None else raw[..., pos[b]]
+            if s2 is not None:
+                for k, (_, idx, w) in enumerate(s2_layers):
+                    sub = raw[..., [pos[int(i)] for i in idx]]
+                    bad = (sub == meta.nodata).any(axis=-1)
+                    val = (sub.astype(np.float32) @ w.astype(np.float32)) * scale
+                    val[bad] = np.nan
+                    s2[k, sl] = val
+    kw = dict(crs=meta.epsg, transform=meta.transform, nodata=float("nan"))
+    if symbols is not None:
+        wl = meta.wavelengths
+        write_geotiff(index_bands_path, symbols, crs=meta.epsg, transform=meta.transform,
+                      nodata=meta.nodata, scratch=True, band_interleaved=True,
+                      band_names=[f"{s} ({'none' if b is None else f'{wl[b]:.1f} nm'})"
+                                  for s, b in sym_bands.items()],
+                      tags={"symbols": ",".join(sym_bands), "scale_factor": repr(float(meta.scale_factor)),
+                            "wavelengths_nm": ",".join("nan" if b is None else f"{wl[b]:.2f}"
+                                                       for b in sym_bands.values()),
+                            "missing_symbols": ",".join(missing)})
+    if s2 is not None:
+        write_geotiff(s2_bands_path, s2, **kw, band_names=[n for n, _, _ in s2_layers],
+                      tags={"layers": ",".join(n for n, _, _ in s2_layers)})
+    log.info("%s: NDVI from bands %.0f/%.0f nm; %d bands read in one pass (%d index symbols, "
+             "%d Sentinel-2 band layers)", tile_id or meta.path.name, meta.wavelengths[nir_b],
+             meta.wavelengths[red_b], len(order), len(sym_bands), len(s2_layers))
+    return write_geotiff(out_path, ndvi, **kw,
                          band_names=[f"NDVI ({meta.wavelengths[nir_b]:.0f}, {meta.wavelengths[red_b]:.0f} nm)"])
 
 
