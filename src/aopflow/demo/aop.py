@@ -360,16 +360,23 @@ def write_tile(spec: SiteSpec, tile_id: str, out_dir: Path, truth_dir: Path | No
     for r0 in range(0, px, rows_per):
         r1 = min(px, r0 + rows_per)
         if geom is not None:
-            if nadir is not None:  # the truth: nadir view, flat terrain, reference sun
-                truth = np.clip(np.rint((abund[r0:r1] @ E) * 10000.0), -32000, 32000).astype(np.int16)
+            base = abund[r0:r1] @ E  # nadir view, flat terrain, reference sun
+            if crowns is not None:
+                crowns.paint(base, r0, r1)
+            if nadir is not None:  # the truth
+                truth = np.clip(np.rint(base * 10000.0), -32000, 32000).astype(np.int16)
                 truth[nodata[r0:r1]] = -9999
                 nadir[r0:r1] = truth
             refl = (abund[r0:r1] * gains[r0:r1]) @ E
+            if crowns is not None:  # tree crowns are seen with the vegetation's anisotropy
+                crown = crowns.labels[r0:r1] >= 0
+                g_veg = gains[r0:r1][..., spec.materials.index("vegetation")] if "vegetation" in spec.materials else 1.0
+                refl[crown] = (base * np.asarray(g_veg, dtype=np.float32)[..., None])[crown]
             refl *= flight.terrain_gain(flight.rows_of(geom, r0, r1), wl)
         else:
             refl = abund[r0:r1] @ E  # (rows, px, nb) float32
-        if crowns is not None:
-            crowns.paint(refl, r0, r1)
+            if crowns is not None:
+                crowns.paint(refl, r0, r1)
         refl += rng.standard_normal(refl.shape, dtype=np.float32) * noise_sd
         refl[:, :, in_window] = np.abs(refl[:, :, in_window]) * 0.3 + 0.02 * rng.random(
             (r1 - r0, px, int(in_window.sum())), dtype=np.float32
