@@ -36,6 +36,7 @@ BRDF_FIT = {
     "dark_nir": _brdf["dark_nir"],
     "max_slope": _brdf["max_slope"],
     "wqi_max": _brdf["wqi_max"],
+    "nonnegative": _brdf["nonnegative"],
 }
 
 

@@ -250,3 +250,26 @@ def test_enabled_true_on_002_is_an_error():
 
     with pytest.raises(ConfigError, match="already BRDF- and topographically corrected"):
         correction_enabled(True, "002", "the tiles of source local")
+
+
+def test_nonnegative_kernel_weights_are_the_constrained_optimum():
+    from aopflow.brdf.fit import kernel_ols
+
+    rng = np.random.default_rng(2)
+    m = 4000
+    kv = rng.uniform(-0.1, 0.06, m)
+    kg = -7.5 + 30 * kv + rng.normal(0, 0.05, m)  # strongly correlated, as within one day
+    # Band 0: true weights positive; band 1: the data want a negative f_vol.
+    rho = np.stack([0.3 + 0.2 * kv + 0.002 * kg, 0.3 - 0.5 * kv + 0.0001 * kg], axis=1)
+    rho += rng.normal(0, 0.002, rho.shape)
+    free = kernel_ols(kv, kg, rho, nonnegative=False)
+    con = kernel_ols(kv, kg, rho)
+    assert free[1, 1] < 0 and np.all(con[1:] >= 0)
+    np.testing.assert_allclose(con[:, 0], free[:, 0])  # feasible already: unchanged
+    # No feasible point on a fine grid of (f_vol, f_geo) >= 0 (f_iso fitted) fits band 1 better.
+    A = np.stack([np.ones(m), kv, kg], axis=1)
+    sse = np.sum((A @ con[:, 1] - rho[:, 1]) ** 2)
+    for v in np.linspace(0, 0.3, 31):
+        for g in np.linspace(0, 0.01, 21):
+            r = rho[:, 1] - v * kv - g * kg
+            assert np.sum((r - r.mean()) ** 2) >= sse - 1e-9

@@ -87,21 +87,49 @@ def ndvi_bins(ndvi: np.ndarray, n_bins: int, min_samples: int) -> tuple[np.ndarr
     return edges, centres, which
 
 
-def kernel_ols(kv: np.ndarray, kg: np.ndarray, rho: np.ndarray, chunk: int = 20000) -> np.ndarray:
+def kernel_ols(kv: np.ndarray, kg: np.ndarray, rho: np.ndarray, chunk: int = 20000,
+               nonnegative: bool = True) -> np.ndarray:
     """Least squares ``rho (m, B) = f_iso + f_vol kv + f_geo kg`` -> (3, B) float64 (normal
-    equations accumulated in row chunks, so no float64 copy of ``rho``)."""
+    equations accumulated in row chunks, so no float64 copy of ``rho``).
+
+    With ``nonnegative`` the volumetric and geometric weights are kept >= 0 (scattering by
+    leaves and shadowing by crowns cannot brighten the opposite way): per band, of the
+    unconstrained solution and those with f_vol, f_geo or both fixed at 0, the feasible one of
+    least squared error (the exact solution of this 3-parameter problem). Within one flight
+    day the two kernels are strongly correlated (both follow the across-track view angle), and
+    an unconstrained fit then trades a large positive weight of one for a large negative one of
+    the other, which the few samples of a bin support but the pixels' sun positions between
+    the lines do not.
+    """
     A = np.stack([np.ones_like(kv), kv, kg], axis=1).astype(np.float64)
     AtA = A.T @ A
     AtY = np.zeros((3, rho.shape[1]))
     for a in range(0, rho.shape[0], chunk):
         AtY += A[a:a + chunk].T @ rho[a:a + chunk].astype(np.float64)
-    return np.linalg.lstsq(AtA, AtY, rcond=None)[0]
+    full = np.linalg.lstsq(AtA, AtY, rcond=None)[0]
+    if not nonnegative:
+        return full
+    best = full.copy()
+    bad = (full[1] < 0) | (full[2] < 0)
+    if not bad.any():
+        return best
+    sse_best = np.full(full.shape[1], np.inf)
+    for keep in ([0, 1], [0, 2], [0]):  # f_iso with f_vol, with f_geo, alone
+        sub = np.zeros_like(full)
+        sub[keep] = np.linalg.lstsq(AtA[np.ix_(keep, keep)], AtY[keep], rcond=None)[0]
+        ok = (sub[1] >= 0) & (sub[2] >= 0)
+        # SSE up to the constant y'y: -2 b'A'y + b'A'A b
+        sse = -2 * np.sum(sub * AtY, axis=0) + np.sum(sub * (AtA @ sub), axis=0)
+        take = bad & ok & (sse < sse_best)
+        best[:, take] = sub[:, take]
+        sse_best[take] = sse[take]
+    return best
 
 
 def fit_model(s: SampleSet, *, group_by: str = "day", topo: bool = True, n_bins: int = 18, min_samples: int = 2000,
               solar_zenith: float | None = None, geometric: str = "li_sparse", ndvi_min: float = 0.1,
               dark_nir: float = 0.05, max_slope: float = 40.0, wqi_max: int = 2, red_nm: float = 660.0,
-              nir_nm: float = 850.0) -> BrdfModel:
+              nir_nm: float = 850.0, nonnegative: bool = True) -> BrdfModel:
     """The site's :class:`BrdfModel` from its pooled samples (see the module docstring)."""
     if group_by not in GROUPINGS:
         raise ValueError(f"Unknown method {group_by!r} for brdf.group; must be one of {sorted(GROUPINGS)}")
@@ -165,7 +193,7 @@ def fit_model(s: SampleSet, *, group_by: str = "day", topo: bool = True, n_bins:
         idx = np.flatnonzero(sel)
         for k in range(nb):
             p = idx[which == k]
-            coef[:, k] = kernel_ols(kv[p], kg[p], rho[p])
+            coef[:, k] = kernel_ols(kv[p], kg[p], rho[p], nonnegative=nonnegative)
         ts_ref = float(solar_zenith) if solar_zenith is not None else float(np.mean(s.line_sun[members, 0]))
         groups[grp] = Group(grp, [s.line_files[i] for i in members], ts_ref, edges, centres,
                             np.bincount(which, minlength=nb), coef[0], coef[1], coef[2])
@@ -176,7 +204,8 @@ def fit_model(s: SampleSet, *, group_by: str = "day", topo: bool = True, n_bins:
     return BrdfModel(wl, groups, lines, geometric=geometric, group_by=group_by, topo=topo, ndvi_min=ndvi_min,
                      red_nm=red_nm, nir_nm=nir_nm,
                      info={"samples": int(s.line.size), "fit_samples": int(ok.sum()), "min_samples": int(min_samples),
-                           "ndvi_bins": int(n_bins), "dark_nir": dark_nir, "max_slope": max_slope, "wqi_max": wqi_max})
+                           "ndvi_bins": int(n_bins), "dark_nir": dark_nir, "max_slope": max_slope, "wqi_max": wqi_max,
+                           "nonnegative": bool(nonnegative)})
 
 
 def merge_line_tables(tables: Sequence[tuple[Sequence[str], Sequence[str], np.ndarray]]):

@@ -69,6 +69,7 @@ def brdf_fit(
     wqi_max: int = 2,
     red_nm: float = 660.0,
     nir_nm: float = 850.0,
+    nonnegative: bool = True,
 ) -> Path:
     """Fit the site's model from its tiles' samples -> ``out_json`` and ``figure_path``."""
     s = load_samples(sample_paths)
@@ -76,7 +77,8 @@ def brdf_fit(
              len(s.line_files), len(set(s.line_dates)))
     model = fit_model(s, group_by=group, topo=topo, n_bins=ndvi_bins, min_samples=min_samples,
                       solar_zenith=solar_zenith, geometric=geometric, ndvi_min=ndvi_min, dark_nir=dark_nir,
-                      max_slope=max_slope, wqi_max=wqi_max, red_nm=red_nm, nir_nm=nir_nm)
+                      max_slope=max_slope, wqi_max=wqi_max, red_nm=red_nm, nir_nm=nir_nm,
+                      nonnegative=nonnegative)
     write_model(model, out_json)
     after = correct_spectra(model, s.pixels, s.wavelengths, s.geometry, s.line, list(zip(s.line_files, s.line_dates)))
     diagnostics_figure(model, s, after, figure_path)
