@@ -71,3 +71,38 @@ def test_blocks_are_corrected_as_read_and_match_the_spectra_path(tmp_path):
     v = valid.ravel()
     assert np.max(np.abs(read.reshape(-1, len(keep))[v] - ref[v])) <= 0.5 + 1e-6
     assert wl.size == len(bands)
+
+
+def test_spectral_tile_scores_the_corrected_cube(tmp_path):
+    """spectral_tile corrects its blocks in its scoring threads: the same abundances as the
+    uncorrected chain on a copy of the tile whose cube holds the corrected digital numbers."""
+    import shutil
+
+    import h5py
+    import rasterio
+
+    from aopflow.stages.spectral import sample_tile, site_endmembers, spectral_tile
+
+    spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
+    tid = spec.tile_ids()[0]
+    path = write_tile(spec, tid, tmp_path)
+    model, _, _ = _model_for(path)
+    coeffs = write_model(model, tmp_path / "c.json")
+    with NeonTile(path) as t:
+        attach(t, coeffs)
+        corrected = t.read_bands(range(t.meta.bands))
+    copy = tmp_path / "copy" / path.name
+    copy.parent.mkdir()
+    shutil.copy(path, copy)
+    with h5py.File(copy, "r+") as f:
+        f[f"{spec.site}/Reflectance/Reflectance_Data"][...] = corrected
+    em = site_endmembers([sample_tile(path, tmp_path / "s.npz", tile_id=tid, n_samples=500)], tmp_path / "em.csv", n=3)
+    outs = {}
+    for name, h5, brdf in (("fused", path, coeffs), ("copy", copy, None), ("plain", path, None)):
+        o = spectral_tile(h5, em, tile_id=tid, abundance_path=tmp_path / f"a_{name}.tif",
+                          sam_path=tmp_path / f"s_{name}.tif", sid_path=tmp_path / f"d_{name}.tif",
+                          threads=2, brdf=brdf)
+        with rasterio.open(o["abundance"]) as src:
+            outs[name] = src.read()
+    np.testing.assert_array_equal(outs["fused"], outs["copy"])
+    assert np.nanmax(np.abs(outs["fused"] - outs["plain"])) > 1e-3

@@ -265,6 +265,11 @@ class TileCorrection(BlockCorrection):
         log.info("%s: BRDF/topographic correction of %d flight lines (%s), groups %s", tile.meta.path.name,
                  len(values), ", ".join(f for f, _ in self.line_keys), sorted(model.groups))
 
+    def bands_to_read(self, bands) -> list[int]:
+        """``bands`` and, after them, the extra bands the correction needs that are not among them."""
+        bands = [int(b) for b in bands]
+        return bands + [b for b in self.extra_bands if b not in bands]
+
     def _corrector(self, bands: tuple[int, ...]) -> tuple[Corrector, list]:
         if bands not in self._correctors:
             c = Corrector(self.model, self.meta.wavelengths[list(bands)])
@@ -285,12 +290,23 @@ class TileCorrection(BlockCorrection):
         return out.reshape(nr, nc, keep)
 
 
-def attach(tile: NeonTile, coefficients: str | os.PathLike | None) -> TileCorrection | None:
-    """Correct every later read of ``tile`` with the model in ``coefficients`` (None: none)."""
+def tile_correction(tile: NeonTile, coefficients: str | os.PathLike | None,
+                    threads: int | None = None) -> TileCorrection | None:
+    """The correction of ``tile`` by the model in ``coefficients`` (None: no correction), for
+    a caller that applies it to its blocks itself (``threads``: its own, default the tile's)."""
     if not coefficients:
         return None
     corr = TileCorrection(read_model(coefficients), tile)
-    tile.set_correction(corr)
+    if threads is not None:
+        corr.threads = int(threads)
+    return corr
+
+
+def attach(tile: NeonTile, coefficients: str | os.PathLike | None) -> TileCorrection | None:
+    """Correct every later read of ``tile`` with the model in ``coefficients`` (None: none)."""
+    corr = tile_correction(tile, coefficients)
+    if corr is not None:
+        tile.set_correction(corr)
     return corr
 
 

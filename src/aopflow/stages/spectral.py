@@ -21,7 +21,7 @@ import numpy as np
 import rasterio
 from threadpoolctl import threadpool_limits
 
-from aopflow.brdf.apply import attach, correct_spectra
+from aopflow.brdf.apply import attach, correct_spectra, tile_correction
 from aopflow.brdf.model import read_model
 from aopflow.candidates import SkewerCandidates, StreamingSample
 from aopflow.clean import CleanSpec, tile_good_bands, valid_mask
@@ -252,7 +252,8 @@ def spectral_tile(
     endmember i) and, for SAM and SID, a score raster with band i = the angle (radians) /
     divergence to endmember i. Thresholds are applied later (:func:`classify_scores`), so a
     threshold edit does not recompute the chain. With ``brdf`` (the site's coefficients) each
-    block is BRDF- and topographically corrected as it is read (:func:`aopflow.brdf.apply.attach`).
+    block is BRDF- and topographically corrected as it is read, in the scoring thread that
+    takes it (:func:`aopflow.brdf.apply.tile_correction`).
     """
     if unmix_method not in UNMIX_FROM_GRAM:
         raise ConfigError(f"Unknown method {unmix_method!r} for unmix.method; must be one of {sorted(UNMIX_FROM_GRAM)}")
@@ -262,8 +263,11 @@ def spectral_tile(
     with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         check_tile_in_cell(meta, tile_id)
-        attach(tile, brdf)
+        # The BRDF correction of each block as read, in the scoring threads (one thread each),
+        # while the block is in cache: half the cost of correcting in the reader's thread.
+        corr = tile_correction(tile, brdf, threads=1)
         bands = tile_good_bands(meta, spec)
+        read = corr.bands_to_read(bands) if corr is not None else list(bands)
         E, names = _endmembers_for(meta.wavelengths[bands], endmembers_csv)
         n = E.shape[0]
         E64 = E.astype(np.float64)
@@ -277,6 +281,8 @@ def spectral_tile(
         scorer = DnScorer(E, meta.scale_factor)
 
         def work(sl: slice, raw: np.ndarray) -> int:
+            if corr is not None:
+                raw = corr(sl, slice(0, meta.cols), read, raw, bands.size)
             valid = valid_mask(raw, meta.nodata)
             if not valid.any():
                 return 0
@@ -298,7 +304,7 @@ def spectral_tile(
         # BLAS, which release the GIL); BLAS inside each block stays single-threaded (nested
         # BLAS threads oversubscribe the cores a job was given).
         with threadpool_limits(limits=1):
-            n_valid = _sum_over_blocks(work, tile.iter_blocks(bands, target_mb=block_mb / max(threads, 1)), threads)
+            n_valid = _sum_over_blocks(work, tile.iter_blocks(read, target_mb=block_mb / max(threads, 1)), threads)
     if n_valid == 0:
         log.warning("%s: tile %s is entirely no-data; writing no-data outputs", meta.path.name, tile_id)
     log.info("%s: %d valid pixels, %d bands, %d endmembers", tile_id, n_valid, bands.size, n)
