@@ -107,6 +107,8 @@ def main():
           f"peak {med(plain, 'maxrss_mb'):.0f} MB")
     print(f"chain with BRDF/topo correction:   median {on:.2f} s  {[round(c['chain'], 2) for c in corrected]}  "
           f"peak {med(corrected, 'maxrss_mb'):.0f} MB")
+    st_off, st_on = med(plain, "spectral_tile"), med(corrected, "spectral_tile")
+    print(f"spectral_tile alone: median {st_off:.2f} s without, {st_on:.2f} s with (+{100 * (st_on / st_off - 1):.1f} %)")
     print(f"correction adds {100 * (on / off - 1):.1f} % to the chain (target <= 25 %); "
           f"chain / h5py read: {off / read:.2f}x without, {on / read:.2f}x with")
     print(f"site fit, 30 tiles x 5000 samples: median {med(fits, 'fit'):.2f} s "
