@@ -18,8 +18,9 @@ exact product; values are clipped to the type's range and never become the no-da
 
 Speed: the pixels of a block are sorted by (line, NDVI bin), so within a run of pixels the
 coefficients are fixed and the denominator is one small matrix product,
-``[1, w, K_vol, w K_vol, K_geo, w K_geo] (m, 6) @ (6, B)``; runs are cut into cache-sized
-pieces computed in float32 by the job's threads.
+``[1, w, K_vol, w K_vol, K_geo, w K_geo] (m, 6) @ (6, B)``, with the SCS+C term (cos i + C)
+(rank two) folded in as six more columns (the numerator likewise, 2 + 2); runs are cut into
+cache-sized pieces computed in float32 by the job's threads.
 """
 
 from __future__ import annotations
