@@ -46,6 +46,7 @@ rule h5_to_rgb:
 rule h5_to_reflectance:
     input:
         h5=h5_of_tile,
+        brdf=brdf_coefficients,
     output:
         f"{OUT}/tiles/{{tile}}/reflectance.tif",
     log:

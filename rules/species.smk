@@ -89,6 +89,7 @@ if SPECIES["source"]:
         input:
             h5=h5_of_tile,
             stems=f"{SPECIES_DIR}/stems.csv",
+            brdf=brdf_coefficients,
         output:
             f"{SPECIES_DIR}/training/{{tile}}.npz",
         log:
@@ -135,6 +136,7 @@ if SPECIES["source"]:
         input:
             h5=h5_of_tile,
             model=f"{SPECIES_DIR}/model.joblib",
+            brdf=brdf_coefficients,
         output:
             species=f"{OUT}/tiles/{{tile}}/species.tif",
             probability=f"{OUT}/tiles/{{tile}}/species_probability.tif",

@@ -31,6 +31,7 @@ rule site_endmembers:
     input:
         samples=site_samples,
         library=ENDMEMBER_LIBRARY,
+        brdf=brdf_coefficients,
     output:
         f"{OUT}/endmembers.csv",
     log:
@@ -53,6 +54,7 @@ rule spectral_tile:
     input:
         h5=h5_of_tile,
         endmembers=f"{OUT}/endmembers.csv",
+        brdf=brdf_coefficients,
     output:
         abundance=f"{OUT}/tiles/{{tile}}/abundance.tif",
         sam=f"{OUT}/tiles/{{tile}}/sam_score.tif",
@@ -97,6 +99,7 @@ rule classify_tile:
 rule ndvi_tile:
     input:
         h5=h5_of_tile,
+        brdf=brdf_coefficients,
     output:
         **ndvi_tile_extracts(),
         ndvi=f"{OUT}/tiles/{{tile}}/ndvi.tif",

@@ -16,6 +16,8 @@ SAMPLING = (
         "seed": _em["seed"],
     }
 )
+if BRDF_ON:  # the BRDF fit's sample, drawn in the same read (brdf.smk)
+    SAMPLING = {**SAMPLING, "brdf_samples": config["brdf"]["sample_size"]}
 EXTRACTION = (
     {}
     if ENDMEMBER_LIBRARY

@@ -4,4 +4,5 @@ from aopflow.stages.species import species_training
 
 i, p = snakemake.input, snakemake.params
 run(snakemake, species_training, i.h5, i.stems, snakemake.output[0], tile_id=snakemake.wildcards.tile,
-    clean=p.clean, overlap=p.overlap, threads=snakemake.threads)
+    clean=p.clean, overlap=p.overlap, threads=snakemake.threads,
+    brdf=snakemake.input.brdf[0] if snakemake.input.brdf else None)

@@ -5,4 +5,5 @@ from aopflow.stages.spectral import spectral_tile
 o, p = snakemake.output, snakemake.params
 run(snakemake, spectral_tile, snakemake.input.h5, snakemake.input.endmembers,
     tile_id=snakemake.wildcards.tile, abundance_path=o.abundance, sam_path=o.sam,
-    sid_path=o.sid, clean=p.clean, unmix_method=p.unmix_method, threads=snakemake.threads)
+    sid_path=o.sid, clean=p.clean, unmix_method=p.unmix_method, threads=snakemake.threads,
+    brdf=snakemake.input.brdf[0] if snakemake.input.brdf else None)

@@ -26,6 +26,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 
+from aopflow.demo import flight
 from aopflow.errors import ConfigError
 from aopflow.neon.naming import TILE_SIZE_M, format_tile_id, parse_tile_id, reflectance_file_name
 from aopflow.io import atomic_path
@@ -349,12 +350,33 @@ def write_tile(spec: SiteSpec, tile_id: str, out_dir: Path, truth_dir: Path | No
 
         crowns = crown_paint(spec, tile_id, wl, endmember_spectra(["vegetation"], wl)[0])
     cube = np.empty((px, px, nb), dtype=np.int16)
+    geom = nadir = None
+    if spec.revision == "001":  # flight lines, terrain and anisotropy (aopflow.demo.flight)
+        geom = flight.pixel_geometry(spec, X, Y, _bumps)
+        gains = flight.material_gains(spec, geom)
+        if truth_dir is not None:
+            nadir = np.empty((px, px, nb), dtype=np.int16)
     rows_per = max(1, int(2**24 // (px * nb)))
     for r0 in range(0, px, rows_per):
         r1 = min(px, r0 + rows_per)
-        refl = abund[r0:r1] @ E  # (rows, px, nb) float32
-        if crowns is not None:
-            crowns.paint(refl, r0, r1)
+        if geom is not None:
+            base = abund[r0:r1] @ E  # nadir view, flat terrain, reference sun
+            if crowns is not None:
+                crowns.paint(base, r0, r1)
+            if nadir is not None:  # the truth
+                truth = np.clip(np.rint(base * 10000.0), -32000, 32000).astype(np.int16)
+                truth[nodata[r0:r1]] = -9999
+                nadir[r0:r1] = truth
+            refl = (abund[r0:r1] * gains[r0:r1]) @ E
+            if crowns is not None:  # tree crowns are seen with the vegetation's anisotropy
+                crown = crowns.labels[r0:r1] >= 0
+                g_veg = gains[r0:r1][..., spec.materials.index("vegetation")] if "vegetation" in spec.materials else 1.0
+                refl[crown] = (base * np.asarray(g_veg, dtype=np.float32)[..., None])[crown]
+            refl *= flight.terrain_gain(flight.rows_of(geom, r0, r1), wl)
+        else:
+            refl = abund[r0:r1] @ E  # (rows, px, nb) float32
+            if crowns is not None:
+                crowns.paint(refl, r0, r1)
         refl += rng.standard_normal(refl.shape, dtype=np.float32) * noise_sd
         refl[:, :, in_window] = np.abs(refl[:, :, in_window]) * 0.3 + 0.02 * rng.random(
             (r1 - r0, px, int(in_window.sum())), dtype=np.float32
@@ -365,7 +387,7 @@ def write_tile(spec: SiteSpec, tile_id: str, out_dir: Path, truth_dir: Path | No
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / tile_file_name(spec, tile_id)
     with atomic_path(path) as tmp:
-        _write_h5(spec, tmp, tile_id, cube, wl, X, Y, nodata)
+        _write_h5(spec, tmp, tile_id, cube, wl, X, Y, nodata, geom)
     if truth_dir is not None:
         truth_dir.mkdir(parents=True, exist_ok=True)
         transform = Affine(res, 0, e, 0, -res, uly)
@@ -380,6 +402,16 @@ def write_tile(spec: SiteSpec, tile_id: str, out_dir: Path, truth_dir: Path | No
                 dst.write(a)
                 for i, name in enumerate(spec.materials, 1):
                     dst.set_band_description(i, name)
+        if nadir is not None:
+            with atomic_path(truth_dir / f"nadir_{tile_id}.tif") as tmp:
+                with rasterio.open(
+                    tmp, "w", driver="GTiff", width=px, height=px, count=nb, dtype="int16",
+                    crs=f"EPSG:{spec.epsg}", transform=transform, nodata=-9999, compress="deflate",
+                    interleave="pixel",
+                ) as dst:
+                    dst.write(np.moveaxis(nadir, -1, 0))
+                    dst.update_tags(solar_zenith=str(flight.REFERENCE_SOLAR_ZENITH), scale="10000",
+                                    description="nadir-view flat-terrain reflectance at the reference solar zenith")
     return path
 
 
@@ -391,7 +423,7 @@ def _chunks(spec: SiteSpec, shape: tuple[int, int, int]):
     return tuple(min(s, ci) if ci else s for s, ci in zip(shape, c))
 
 
-def _write_h5(spec, path, tile_id, cube, wl, X, Y, nodata):
+def _write_h5(spec, path, tile_id, cube, wl, X, Y, nodata, geom=None):
     e, n = parse_tile_id(tile_id)
     px, res, nb = spec.pixels, spec.pixel_size, spec.bands
     comp = {"compression": "gzip", "compression_opts": spec.compression} if spec.compression else {}
@@ -434,6 +466,15 @@ def _write_h5(spec, path, tile_id, cube, wl, X, Y, nodata):
 
         lines = _flight_lines(spec)
         dsi = (np.floor((Y - Y.min()) / max(np.ptp(Y), 1.0) * len(lines) * 0.999)).astype(np.int32)
+        files = None
+        if geom is not None:  # .001: the pixel's line by nearest nadir, indexing Data_Files
+            site_lines, _ = flight.flight_lines(spec)
+            files = flight.data_files(spec)
+            pos = np.array([files.index(ln.file) for ln in site_lines], dtype=np.int32)
+            dsi = pos[geom.line]
+            present = sorted(set(np.unique(geom.line[~nodata]).tolist()))
+            lines = [site_lines[i].time for i in present]
+            line_sun = {site_lines[i].time: (site_lines[i].solar_zenith, site_lines[i].solar_azimuth) for i in present}
         dsi[nodata] = -1
         anc = md.create_group("Ancillary_Imagery")
         table = ANCILLARY_002 if spec.revision == "002" else ANCILLARY_001
@@ -453,6 +494,9 @@ def _write_h5(spec, path, tile_id, cube, wl, X, Y, nodata):
                     data = np.where(nodata, WQI_NODATA_002, wqi).astype(dt)
             elif name == "Data_Selection_Index":
                 data = dsi.astype(dt)
+            elif geom is not None and name in ("Slope", "Aspect", "Smooth_Surface_Elevation"):
+                src = {"Slope": geom.slope, "Aspect": geom.aspect, "Smooth_Surface_Elevation": 400 + geom.elevation}[name]
+                data = np.where(nodata, -9999.0, src).astype(dt)
             elif name == "Acqusition_Date":
                 dates = np.array([int(ln.split("_")[1]) for ln in lines], dtype=np.int32)
                 data = np.where(dsi >= 0, dates[np.clip(dsi, 0, None)], 0).astype(dt)
@@ -460,15 +504,18 @@ def _write_h5(spec, path, tile_id, cube, wl, X, Y, nodata):
                 data = (1 + (smooth > np.median(smooth)) + (smooth > np.quantile(smooth, 0.9))).astype(dt)
             else:
                 data = (100 + 20 * smooth + rng.normal(0, 1, smooth.shape)).astype(dt)
-            anc.create_dataset(name, data=data, chunks=True, **comp)
+            d = anc.create_dataset(name, data=data, chunks=True, **comp)
+            if name == "Data_Selection_Index" and files is not None:
+                d.attrs["Data_Files"] = ",".join(files)
         logs = md.create_group("Logs")
         for i, line in enumerate(lines):
             g = logs.create_group(line)
             for k in ("ATCOR_Input_file", "ATCOR_Processing_Log", "Shadow_Processing_Log",
                       "Skyview_Processing_Log"):
                 _vlen_ascii(g, k, f"synthetic {k} for flight line {line} (aopflow demo)")
-            g.create_dataset("Solar_Azimuth_Angle", data=np.float32(140.0 + 3 * i))
-            g.create_dataset("Solar_Zenith_Angle", data=np.float32(30.0 + i))
+            sz, sa = line_sun[line] if geom is not None else (30.0 + i, 140.0 + 3 * i)
+            g.create_dataset("Solar_Azimuth_Angle", data=np.float32(sa))
+            g.create_dataset("Solar_Zenith_Angle", data=np.float32(sz))
             if spec.revision == "002":
                 _vlen_ascii(g, "BRDF_COEFFS_JSON_for_Hytools", json.dumps({"type": "flex", "synthetic": True}))
                 _vlen_ascii(g, "BRDF_Config_JSON_for_Hytools", json.dumps(
@@ -476,7 +523,10 @@ def _write_h5(spec, path, tile_id, cube, wl, X, Y, nodata):
         az, zen = (("to-sensor_Azimuth_Angle", "to-sensor_Zenith_Angle") if spec.revision == "002"
                    else ("to-sensor_azimuth_angle", "to-sensor_zenith_angle"))
         for name, base in ((az, 100.0), (zen, 8.0)):
-            d = md.create_dataset(name, data=(base + 2 * smooth).astype(np.float32), chunks=True, **comp)
+            data = (base + 2 * smooth).astype(np.float32)
+            if geom is not None:
+                data = np.where(nodata, -9999.0, geom.view_azimuth if name == az else geom.view_zenith).astype(np.float32)
+            d = md.create_dataset(name, data=data, chunks=True, **comp)
             d.attrs["Data_Ignore_Value"] = np.float64(-9999.0)
             d.attrs["Scale_Factor"] = np.float64(1.0)
 

@@ -85,6 +85,122 @@ def parse_map_info(map_info: str) -> tuple[float, float, float, float, int]:
     return ulx, uly, xres, yres, zone
 
 
+@dataclass(frozen=True)
+class FlightLine:
+    """One flight line contributing pixels to a tile: its ``Data_Selection_Index`` value,
+    line file name, flight day (YYYYMMDD), acquisition time (HHMMSS, the .001 Logs group name)
+    and the solar angles of its Logs group (degrees; azimuth clockwise from north)."""
+
+    index: int
+    file: str
+    date: str
+    time: str
+    solar_zenith: float
+    solar_azimuth: float
+
+
+def _attr_text(value) -> str:
+    """An HDF5 string attribute (str, bytes, or a 1-element array of either) as ``str``."""
+    arr = np.asarray(value)
+    v = arr.ravel()[0] if arr.size == 1 else value
+    return v.decode("ascii", errors="replace") if isinstance(v, bytes) else str(v)
+
+
+def resolve_flight_lines(tile: str | Path, data_files, values: Sequence[int], logs) -> dict[int, FlightLine]:
+    """Map ``Data_Selection_Index`` values to their flight lines and solar angles.
+
+    The one place that knows the mapping (``shared/NEON_FORMAT.md`` 1.5-1.6, ``BRDF.md`` 1):
+    value ``v`` -> ``Data_Files.split(",")[v]`` (whitespace stripped; the attribute may be
+    ``str`` or ``bytes``) -> a line file name such as
+    ``NEON_D02_SERC_DP1_20190604_150649_reflectance.h5`` whose ``split("_")[4]`` is the flight
+    day and ``[5]`` the acquisition time HHMMSS = the group ``Metadata/Logs/<HHMMSS>`` holding
+    ``Solar_Zenith_Angle`` and ``Solar_Azimuth_Angle`` (scalars, degrees).
+
+    ``tile``: the tile's file, named in errors; ``data_files``: the attribute's value (None when
+    the attribute is missing); ``values``: the index values present in the tile (no data -1 and
+    negative values are skipped; the list may be longer than the tile's Logs, and only the
+    values present are resolved); ``logs``: the ``Logs`` group (a mapping of group name ->
+    group of datasets), or None when it is missing. Raises :class:`NeonFormatError` naming the
+    tile, the value, the file name it gives and what is missing.
+    """
+    name = Path(tile).name
+    wanted = sorted({int(v) for v in values if int(v) >= 0})
+    if not wanted:
+        return {}
+    if data_files is None:
+        raise NeonFormatError(
+            f"{name}: Metadata/Ancillary_Imagery/Data_Selection_Index has no 'Data_Files' attribute, so "
+            f"its values {wanted} cannot be mapped to flight lines and their solar angles. BRDF "
+            "correction needs it (NEON .001 tiles carry it); set brdf.enabled: false for these tiles."
+        )
+    files = [f.strip() for f in _attr_text(data_files).split(",")]
+    if logs is None:
+        raise NeonFormatError(
+            f"{name}: no Metadata/Logs group: the solar angles of the flight lines {wanted} are "
+            "missing. BRDF correction needs them; set brdf.enabled: false for these tiles."
+        )
+    out = {}
+    for v in wanted:
+        if v >= len(files):
+            raise NeonFormatError(
+                f"{name}: Data_Selection_Index value {v} is past the {len(files)} file names of its "
+                f"Data_Files attribute ({files}); the tile's index and its line list disagree."
+            )
+        fname = files[v]
+        parts = fname.split("_")
+        day, hhmmss = (parts[4], parts[5]) if len(parts) > 5 else ("", "")
+        if not (len(day) == 8 and day.isdigit() and len(hhmmss) == 6 and hhmmss.isdigit()):
+            raise NeonFormatError(
+                f"{name}: Data_Selection_Index value {v} names line file {fname!r}, which has no "
+                "flight day and time (expected NEON_<DOM>_<SITE>_DP1_<YYYYMMDD>_<HHMMSS>_..., fields "
+                "[4] and [5] after split('_'))."
+            )
+        if hhmmss not in logs:
+            raise NeonFormatError(
+                f"{name}: Data_Selection_Index value {v} names line file {fname!r}, but its Logs group "
+                f"Metadata/Logs/{hhmmss} is missing (present: {sorted(logs.keys())})."
+            )
+        group = logs[hhmmss]
+        angles = []
+        for key in ("Solar_Zenith_Angle", "Solar_Azimuth_Angle"):
+            if key not in group:
+                raise NeonFormatError(
+                    f"{name}: Metadata/Logs/{hhmmss} (line {fname!r}, Data_Selection_Index value {v}) "
+                    f"has no {key}."
+                )
+            angles.append(float(_scalar(group[key][()])))
+        out[v] = FlightLine(v, fname, day, hhmmss, angles[0], angles[1])
+    return out
+
+
+@dataclass(frozen=True)
+class TileGeometry:
+    """Per-pixel acquisition geometry of a tile, all ``(rows, cols)``: ``line`` int32 (the
+    ``Data_Selection_Index`` value, -1 = no data); float32 degrees ``solar_zenith``,
+    ``solar_azimuth`` (of the pixel's line; NaN where no line), ``view_zenith``,
+    ``view_azimuth`` (to-sensor, from the pixel to the sensor), ``slope``, ``aspect`` (the
+    direction the slope faces), NaN = no data; ``lines``: value -> :class:`FlightLine`."""
+
+    line: np.ndarray
+    solar_zenith: np.ndarray
+    solar_azimuth: np.ndarray
+    view_zenith: np.ndarray
+    view_azimuth: np.ndarray
+    slope: np.ndarray
+    aspect: np.ndarray
+    lines: dict[int, FlightLine]
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``(k, 7)`` float32 of the pixels (rows, cols): solar zenith, solar azimuth, view
+        zenith, view azimuth, slope, aspect, line value (the columns of :data:`GEOMETRY_COLUMNS`)."""
+        cols_ = [getattr(self, c)[rows, cols] for c in GEOMETRY_COLUMNS[:-1]]
+        return np.stack([*cols_, self.line[rows, cols].astype(np.float32)], axis=1).astype(np.float32)
+
+
+#: Columns of :meth:`TileGeometry.at` (and of the geometry stored with pixel samples).
+GEOMETRY_COLUMNS = ("solar_zenith", "solar_azimuth", "view_zenith", "view_azimuth", "slope", "aspect", "line")
+
+
 #: Default size of a block of pixels (MB of raw integers) handed out by
 #: :meth:`NeonTile.iter_blocks`. Blocks of legacy cubes are new arrays; below glibc's largest
 #: mmap threshold (32 MiB) a freed block comes back from the heap, already in memory, for the
@@ -187,6 +303,8 @@ class NeonTile:
         self._use_decoder = chunk_decoder
         self._decoder: chunkdec.ChunkReader | None = None
         self._decoder_planned = False
+        #: A per-block correction of the pixels read (:meth:`set_correction`), or None.
+        self.correction: BlockCorrection | None = None
         if not self.path.exists():
             raise NeonFormatError(f"{self.path}: file does not exist")
         try:
@@ -428,9 +546,34 @@ class NeonTile:
                 out[dest] = tmp[:, :, [x - a for x in wanted]]
             pos += len(wanted)
 
+    def set_correction(self, correction: BlockCorrection | None) -> None:
+        """Correct every block :meth:`read_bands` and :meth:`iter_blocks` return from now on.
+
+        ``correction(rows, cols, bands, raw, keep)`` gets each window as read (``rows``/``cols``
+        slices of the tile, the 0-based ``bands``, raw integers ``(rows, cols, bands)``) and
+        returns the corrected integers of its first ``keep`` bands, a new C-contiguous
+        ``(rows, cols, keep)`` array of the same dtype; the bands it needs besides the requested
+        ones (``correction.extra_bands``, e.g. red and NIR for an NDVI) are appended to the read,
+        in the same pass, so the cube is still read once. (The BRDF and
+        topographic correction, :mod:`aopflow.brdf.apply`, is one.)
+        """
+        self.correction = correction
+
+    def _corrected(self, rows: slice, cols: slice, bands: list[int], read) -> np.ndarray:
+        corr = self.correction
+        extra = [b for b in corr.extra_bands if b not in bands]
+        allb = bands + extra
+        return corr(rows, cols, allb, read(allb), len(bands))
+
     def read_bands(self, bands: Sequence[int], window: tuple[slice, slice] | None = None) -> np.ndarray:
-        """Raw integer values ``(rows, cols, len(bands))`` of the given 0-based bands."""
+        """Raw integer values ``(rows, cols, len(bands))`` of the given 0-based bands (corrected
+        when a correction is set)."""
         rows, cols = window if window is not None else (slice(None), slice(None))
+        if self.correction is not None:
+            r0, r1, _ = rows.indices(self.meta.rows)
+            c0, c1, _ = cols.indices(self.meta.cols)
+            return self._corrected(slice(r0, r1), slice(c0, c1), [int(b) for b in bands],
+                                   lambda bb: self._read(rows, cols, bb))
         return self._read(rows, cols, bands)
 
     def block_rows(self, n_bands: int, target_mb: float = BLOCK_MB, align: bool = True) -> int:
@@ -451,9 +594,22 @@ class NeonTile:
         Each HDF5 chunk is decompressed exactly once: for chunks spanning many rows (2022+
         band-per-chunk files) the selected bands are read whole, band by band, into one
         band-major integer array (never float), and handed out as row-block views
-        ``(rows, cols, bands)`` (not contiguous; ``reshape`` copies a block at a time).
+        ``(rows, cols, bands)`` (not contiguous; ``reshape`` copies a block at a time). With a
+        correction set (:meth:`set_correction`) each block is corrected as it is read (a new
+        C-contiguous array).
         """
         bands = [int(b) for b in bands]
+        corr = self.correction
+        if corr is None:
+            yield from self._raw_blocks(bands, target_mb)
+            return
+        # The correction's extra bands are read with the block (same pass) and dropped.
+        extra = [b for b in corr.extra_bands if b not in bands]
+        for sl, raw in self._raw_blocks(bands + extra, target_mb):
+            yield sl, corr(sl, slice(0, self.meta.cols), bands + extra, raw, len(bands))
+
+    def _raw_blocks(self, bands: list[int], target_mb: float) -> Iterator[tuple[slice, np.ndarray]]:
+        """:meth:`iter_blocks` without the correction."""
         chunk_rows = self._cube.chunks[0] if self._cube.chunks else 1
         rows_per_block = self.block_rows(len(bands), target_mb, align=False)
         if chunk_rows >= rows_per_block * 2:
@@ -491,6 +647,45 @@ class NeonTile:
             # path; a 2-D memory selection of a 3-D file selection is ~5x slower (HDF5 2.0).
             self._cube.read_direct(whole[i].reshape(self.meta.rows, self.meta.cols, 1), np.s_[:, :, b : b + 1])
         return whole
+
+    # -- acquisition geometry --------------------------------------------------------------------
+    def read_geometry(self) -> TileGeometry:
+        """Every pixel's sun, view and terrain angles and flight line (:class:`TileGeometry`).
+
+        The line of a pixel is its ``Data_Selection_Index`` value, mapped to its Logs group by
+        :func:`resolve_flight_lines`; view angles from both revisions' to-sensor names.
+        """
+        for layer in ("Data_Selection_Index", "to-sensor_Zenith_Angle", "to-sensor_Azimuth_Angle", "Slope", "Aspect"):
+            if not self.has_layer(layer):
+                raise NeonFormatError(
+                    f"{self.path}: layer {layer!r} is missing, needed for BRDF and topographic "
+                    "correction (present: " + (", ".join(self.meta.ancillary) or "none") + "); set "
+                    "brdf.enabled: false for tiles without it."
+                )
+        ds = self._layer_dataset("Data_Selection_Index")
+        line = ds[()].astype(np.int32)
+        md = self._refl_group["Metadata"]
+        lines = resolve_flight_lines(self.path, ds.attrs.get("Data_Files"), np.unique(line),
+                                     md["Logs"] if "Logs" in md else None)
+        sz = np.full(line.shape, np.nan, dtype=np.float32)
+        sa = np.full(line.shape, np.nan, dtype=np.float32)
+        for v, fl in lines.items():
+            sel = line == v
+            sz[sel], sa[sel] = fl.solar_zenith, fl.solar_azimuth
+        line[line < 0] = -1
+
+        def angles(name: str) -> np.ndarray:
+            d = self._layer_dataset(name)
+            arr = d[()].astype(np.float32)
+            nd = _scalar(d.attrs["Data_Ignore_Value"]) if "Data_Ignore_Value" in d.attrs else -9999.0
+            arr[(arr == nd) | (arr < -9000)] = np.nan
+            if arr.shape != line.shape:
+                raise NeonFormatError(f"{self.path}: layer {name!r} has shape {arr.shape}, expected {line.shape}")
+            return arr
+
+        return TileGeometry(line=line, solar_zenith=sz, solar_azimuth=sa,
+                            view_zenith=angles("to-sensor_Zenith_Angle"), view_azimuth=angles("to-sensor_Azimuth_Angle"),
+                            slope=angles("Slope"), aspect=angles("Aspect"), lines=lines)
 
     # -- ancillary layers ----------------------------------------------------------------------
     def has_layer(self, name: str) -> bool:
@@ -607,6 +802,17 @@ class NeonTile:
                 self.path.name, other.size, shown, ", ..." if values.size > 8 else "",
             )
         return codes
+
+
+class BlockCorrection:
+    """What :meth:`NeonTile.set_correction` takes: ``extra_bands`` (0-based bands it needs
+    besides those read) and ``__call__(rows, cols, bands, raw, keep) -> corrected raw`` of the
+    first ``keep`` bands."""
+
+    extra_bands: tuple[int, ...] = ()
+
+    def __call__(self, rows: slice, cols: slice, bands: Sequence[int], raw: np.ndarray, keep: int) -> np.ndarray:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

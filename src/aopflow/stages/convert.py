@@ -92,6 +92,7 @@ def reflectance_to_geotiff(
     clean: dict | None = None,
     tile_id: str | None = None,
     threads: int = 1,
+    brdf: str | os.PathLike | None = None,
 ) -> Path:
     """Write the cleaned reflectance cube as a multiband GeoTIFF, streamed in row blocks.
 
@@ -100,9 +101,12 @@ def reflectance_to_geotiff(
     -9999, and each band carries GDAL scale ``1 / Scale_Factor`` (so GDAL/rasterio users get
     reflectance with ``scale``) and its wavelength in the band description. Storing integers
     keeps the file the size of the HDF5 cube instead of twice that as float32. ``threads``:
-    the job's threads, used to decode the cube.
+    the job's threads, used to decode the cube. ``brdf``: the site's BRDF coefficients (each
+    block corrected in its digital numbers as read, :func:`aopflow.brdf.apply.attach`), or None.
     """
     import rasterio
+
+    from aopflow.brdf.apply import attach
     from rasterio.windows import Window
 
     from aopflow.clean import CleanSpec, tile_good_bands
@@ -114,6 +118,7 @@ def reflectance_to_geotiff(
         meta = tile.meta
         if tile_id:
             check_tile_in_cell(meta, tile_id)
+        attach(tile, brdf)
         bands = tile_good_bands(meta, spec)
         with atomic_path(out_path) as tmp:
             with rasterio.open(

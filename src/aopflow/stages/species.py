@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from aopflow.clean import CleanSpec, tile_good_bands
 from aopflow.errors import ConfigError, InputDataError
 from aopflow.io import atomic_path, write_png
+from aopflow.brdf.apply import attach
 from aopflow.neon.reader import NeonTile, check_tile_in_cell, read_meta
 from aopflow.products import CLASS_NODATA
 from aopflow.raster import write_geotiff
@@ -127,8 +128,9 @@ def read_used_stems(stems_csv: str | os.PathLike) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- training pixels
 def species_training(h5_path: str | os.PathLike, stems_csv: str | os.PathLike, out_path: str | os.PathLike, *,
                      tile_id: str, clean: Mapping | None = None, overlap: str = "taller",
-                     threads: int = 1) -> Path:
-    """Cleaned reflectance of every used crown's pixels in one tile, read once -> ``.npz``.
+                     threads: int = 1, brdf: str | os.PathLike | None = None) -> Path:
+    """Cleaned reflectance of every used crown's pixels in one tile, read once -> ``.npz``
+    (BRDF-corrected as read with ``brdf``, the site's coefficients).
 
     Arrays: ``X`` (n, bands) float32 reflectance of the kept bands, ``bands`` (bands,) their
     0-based indices in the file and ``wavelengths`` (nm), ``row``/``col`` (n,) pixel positions,
@@ -139,6 +141,7 @@ def species_training(h5_path: str | os.PathLike, stems_csv: str | os.PathLike, o
     with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         check_tile_in_cell(meta, tile_id)
+        attach(tile, brdf)
         bands = tile_good_bands(meta, spec)
         labels = crown_labels(stems["easting"].to_numpy(float), stems["northing"].to_numpy(float),
                               stems["crown_radius_m"].to_numpy(float), stems["height"].to_numpy(float),
@@ -242,7 +245,8 @@ def species_model(training: Sequence[str | os.PathLike], stems_csv: str | os.Pat
 # ----------------------------------------------------------------------------- prediction
 def species_predict(h5_path: str | os.PathLike, model_path: str | os.PathLike, *, species_path: str | os.PathLike,
                     probability_path: str | os.PathLike, tile_id: str, min_probability: float | None = None,
-                    threads: int = 1, block_mb: float = 32.0) -> dict[str, Path]:
+                    threads: int = 1, block_mb: float = 32.0,
+                    brdf: str | os.PathLike | None = None) -> dict[str, Path]:
     """Class (uint8: code of ``classes.csv``, 0 unclassified, 255 no data) and its probability
     (float32, NaN no data) of every pixel of a tile, read once in row blocks of the model's bands."""
     import joblib
@@ -254,6 +258,7 @@ def species_predict(h5_path: str | os.PathLike, model_path: str | os.PathLike, *
     with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         check_tile_in_cell(meta, tile_id)
+        attach(tile, brdf)
         if bands.max() >= meta.bands or not np.allclose(meta.wavelengths[bands], saved["wavelengths"], atol=0.5):
             raise InputDataError(f"{h5_path}: its bands differ from those the species model was trained on "
                                  f"({model_path}); all tiles of a site must share one band set")

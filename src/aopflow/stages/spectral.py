@@ -21,6 +21,8 @@ import numpy as np
 import rasterio
 from threadpoolctl import threadpool_limits
 
+from aopflow.brdf.apply import attach, correct_spectra, tile_correction
+from aopflow.brdf.model import read_model
 from aopflow.candidates import SkewerCandidates, StreamingSample
 from aopflow.clean import CleanSpec, tile_good_bands, valid_mask
 from aopflow.errors import ConfigError, SiteError
@@ -57,6 +59,7 @@ def sample_tile(
     n_candidates: int = 200,
     seed: int = 0,
     threads: int = 1,
+    brdf_samples: int = 0,
 ) -> Path:
     """Sample a tile's valid, cleaned pixels and find its candidate-pure pixels -> ``.npz``.
 
@@ -73,6 +76,15 @@ def sample_tile(
     Also ``wavelengths`` (B,) nm of the kept bands and ``tile``. Both selections are
     reproducible from ``seed`` and the tile id (and independent of the other tiles).
     ``threads``: the job's threads, used to decode the cube.
+
+    With ``brdf_samples`` > 0 (the BRDF correction is on), the same read also draws the BRDF
+    fit's sample (:func:`aopflow.stages.brdf.brdf_fit`): ``brdf_pixels`` (m, B) float32, a third
+    independent uniform sample of m = min(``brdf_samples``, valid) pixels, uncorrected, with
+    ``brdf_geometry`` (m, 6) (solar zenith/azimuth, view zenith/azimuth, slope, aspect, degrees),
+    ``brdf_line`` (m,) (index into the tile's ``line_files``/``line_dates``/``line_sun``) and
+    ``brdf_wqi`` (m,) codes; and the geometry and line of the endmember pixels and candidates
+    (``pixels_geometry``, ``pixels_line``, ``candidates_geometry``, ``candidates_line``), so the
+    site endmembers can be drawn from corrected spectra without a second read.
     """
     spec = CleanSpec.from_config(clean)
     for key, value in (("endmembers.sample_size", n_samples), ("endmembers.candidates", n_candidates)):
@@ -86,8 +98,9 @@ def sample_tile(
         kw = dict(scale=meta.scale_factor, nodata=meta.nodata)
         sample = StreamingSample(n_samples, bands.size, seed=tseed, **kw)
         skewers = SkewerCandidates(bands.size, n_candidates, seed=[tseed, 1], **kw)
+        brdf_sample = StreamingSample(brdf_samples, bands.size, seed=[tseed, 2], **kw) if brdf_samples else None
         # With a library neither is asked for: then only the band set is needed, not the cube.
-        read = n_samples > 0 or n_candidates > 0
+        read = n_samples > 0 or n_candidates > 0 or brdf_samples > 0
         blocks = tile.iter_blocks(bands) if read else iter(())
         # BLAS stays single-threaded: the rule gives this job one core.
         with threadpool_limits(limits=1):
@@ -99,6 +112,9 @@ def sample_tile(
                 first = sl.start * meta.cols
                 sample.update(raw, valid, first)
                 skewers.update(raw, valid, first)
+                if brdf_sample is not None:
+                    brdf_sample.update(raw, valid, first)
+        extra = _brdf_sample_arrays(tile, brdf_sample, sample, skewers) if brdf_sample is not None else {}
     pixels, pos = sample.result()
     cand, cpos = skewers.result()
     rows, cols = np.divmod(pos, meta.cols)
@@ -108,10 +124,41 @@ def sample_tile(
     with atomic_path(out_path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, pixels=pixels, wavelengths=meta.wavelengths[bands], rows=rows, cols=cols,
-                     candidates=cand, candidate_rows=crows, candidate_cols=ccols, tile=tile_id)
+                     candidates=cand, candidate_rows=crows, candidate_cols=ccols, tile=tile_id, **extra)
     log.info("%s: sampled %d of %d valid pixels and %d candidate-pure pixels (%d skewers), %d bands",
              tile_id, pixels.shape[0], sample.n_valid, cand.shape[0], skewers.n_skewers, bands.size)
     return Path(out_path)
+
+
+def _brdf_sample_arrays(tile: NeonTile, brdf_sample: StreamingSample, sample: StreamingSample,
+                        skewers: SkewerCandidates) -> dict[str, np.ndarray]:
+    """The BRDF arrays of :func:`sample_tile`'s npz (the tile's geometry read once, 2-D layers)."""
+    geom = tile.read_geometry()
+    values = sorted(geom.lines)
+    index = {v: i for i, v in enumerate(values)}
+    wqi = tile.read_layer("Weather_Quality_Indicator")[0] if tile.has_layer("Weather_Quality_Indicator") else None
+    cols = tile.meta.cols
+    out: dict[str, np.ndarray] = {
+        "line_files": np.array([geom.lines[v].file for v in values], dtype=str),
+        "line_dates": np.array([geom.lines[v].date for v in values], dtype=str),
+        "line_sun": np.array([[geom.lines[v].solar_zenith, geom.lines[v].solar_azimuth] for v in values],
+                             dtype=np.float64).reshape(-1, 2),
+    }
+
+    def at(pos):
+        r, c = np.divmod(pos, cols)
+        g = geom.at(r, c)
+        line = np.array([index.get(int(v), -1) for v in g[:, 6]], dtype=np.int64)
+        return g[:, :6], line, r, c
+
+    px, pos = brdf_sample.result()
+    g, line, r, c = at(pos)
+    out.update(brdf_pixels=px, brdf_geometry=g, brdf_line=line,
+               brdf_wqi=(wqi[r, c] if wqi is not None else np.zeros(pos.size, np.uint8)).astype(np.uint8))
+    for name, sel in (("pixels", sample), ("candidates", skewers)):
+        g, line, _, _ = at(sel.result()[1])
+        out[f"{name}_geometry"], out[f"{name}_line"] = g, line
+    return out
 
 
 def site_endmembers(
@@ -122,14 +169,18 @@ def site_endmembers(
     n: int = 5,
     seed: int = 0,
     library: str | None = None,
+    brdf: str | os.PathLike | None = None,
 ) -> Path:
     """One endmember set for the whole site -> CSV (``wavelength_nm``, ``em1``..``emn``).
 
     Every tile's random sample and its candidate-pure pixels (:func:`sample_tile`) are
     pooled and ``method`` (N-FINDR, ATGP or PPI) extracts ``n`` endmembers; or, with
     ``library``, a user's reference spectra are resampled to the image's kept bands instead.
-    The pool holds at most ``tiles x (sample_size + candidates)`` pixels.
+    The pool holds at most ``tiles x (sample_size + candidates)`` pixels. With ``brdf`` (the
+    site's ``coefficients.json``) the sampled spectra are corrected first, with the geometry
+    stored beside them, as the per-tile chain corrects the pixels it scores.
     """
+    model = read_model(brdf) if brdf else None
     samples, wl = [], None
     n_random = n_cand = 0
     for p in sample_paths:
@@ -142,10 +193,19 @@ def site_endmembers(
                     f"({z['wavelengths'].size} vs {wl.size} bands). Tiles of one site must share a "
                     "band set; process different sensors/years as separate sites."
                 )
-            samples.append(z["pixels"])
-            n_random += z["pixels"].shape[0]
+            sets = [("pixels", "pixels")]
             if "candidates" in z.files:  # samples written before candidates existed have none
-                samples.append(z["candidates"])
+                sets.append(("candidates", "candidates"))
+            for key, geo in sets:
+                X = z[key]
+                if model is not None:
+                    if f"{geo}_geometry" not in z.files:
+                        raise SiteError(f"{p}: no pixel geometry in this tile sample (drawn with brdf off); rerun sample_tile.")
+                    keys = list(zip(z["line_files"].tolist(), z["line_dates"].tolist()))
+                    X = correct_spectra(model, X, z["wavelengths"], z[f"{geo}_geometry"], z[f"{geo}_line"], keys)
+                samples.append(X)
+            n_random += z["pixels"].shape[0]
+            if "candidates" in z.files:
                 n_cand += z["candidates"].shape[0]
     if wl is None:
         raise SiteError("site_endmembers: no tile samples (is the tile list empty?)")
@@ -184,13 +244,16 @@ def spectral_tile(
     unmix_method: str = "fcls",
     threads: int = 2,
     block_mb: float = 32.0,
+    brdf: str | os.PathLike | None = None,
 ) -> dict[str, Path]:
     """Read a tile once and write abundances and SAM/SID scores against the site endmembers.
 
     Outputs (same grid as the tile, float32, NaN = no data): ``abundance`` (band i =
     endmember i) and, for SAM and SID, a score raster with band i = the angle (radians) /
     divergence to endmember i. Thresholds are applied later (:func:`classify_scores`), so a
-    threshold edit does not recompute the chain.
+    threshold edit does not recompute the chain. With ``brdf`` (the site's coefficients) each
+    block is BRDF- and topographically corrected as it is read, in the scoring thread that
+    takes it (:func:`aopflow.brdf.apply.tile_correction`).
     """
     if unmix_method not in UNMIX_FROM_GRAM:
         raise ConfigError(f"Unknown method {unmix_method!r} for unmix.method; must be one of {sorted(UNMIX_FROM_GRAM)}")
@@ -200,7 +263,11 @@ def spectral_tile(
     with NeonTile(h5_path, threads=threads) as tile:
         meta = tile.meta
         check_tile_in_cell(meta, tile_id)
+        # The BRDF correction of each block as read, in the scoring threads (one thread each),
+        # while the block is in cache: half the cost of correcting in the reader's thread.
+        corr = tile_correction(tile, brdf, threads=1)
         bands = tile_good_bands(meta, spec)
+        read = corr.bands_to_read(bands) if corr is not None else list(bands)
         E, names = _endmembers_for(meta.wavelengths[bands], endmembers_csv)
         n = E.shape[0]
         E64 = E.astype(np.float64)
@@ -214,6 +281,8 @@ def spectral_tile(
         scorer = DnScorer(E, meta.scale_factor)
 
         def work(sl: slice, raw: np.ndarray) -> int:
+            if corr is not None:
+                raw = corr(sl, slice(0, meta.cols), read, raw, bands.size)
             valid = valid_mask(raw, meta.nodata)
             if not valid.any():
                 return 0
@@ -235,7 +304,7 @@ def spectral_tile(
         # BLAS, which release the GIL); BLAS inside each block stays single-threaded (nested
         # BLAS threads oversubscribe the cores a job was given).
         with threadpool_limits(limits=1):
-            n_valid = _sum_over_blocks(work, tile.iter_blocks(bands, target_mb=block_mb / max(threads, 1)), threads)
+            n_valid = _sum_over_blocks(work, tile.iter_blocks(read, target_mb=block_mb / max(threads, 1)), threads)
     if n_valid == 0:
         log.warning("%s: tile %s is entirely no-data; writing no-data outputs", meta.path.name, tile_id)
     log.info("%s: %d valid pixels, %d bands, %d endmembers", tile_id, n_valid, bands.size, n)
@@ -304,6 +373,7 @@ def ndvi_tile(
     s2_bands_path: str | os.PathLike | None = None,
     s2_assets: Sequence[str] = (),
     clean: Mapping | None = None,
+    brdf: str | os.PathLike | None = None,
 ) -> Path:
     """NDVI ``(rows, cols)`` float32 (NaN = no data) of the bands nearest ``red_nm``/``nir_nm``,
     and, in the same read, the band extracts the indices and the Sentinel-2 comparison use.
@@ -327,7 +397,8 @@ def ndvi_tile(
     band used is no data.
 
     One read of the union of the bands needed, in row blocks (integers; float32 only per
-    block). ``threads``: the job's threads, used to decode the bands' chunks."""
+    block). ``threads``: the job's threads, used to decode the bands' chunks. ``brdf``: the
+    site's BRDF coefficients (the bands are corrected as read), or None."""
     from aopflow.indices import aop_symbol_bands, symbol_centres
     from aopflow.indices.srf import s2_band_layers
 
@@ -335,6 +406,7 @@ def ndvi_tile(
         meta = tile.meta
         if tile_id:
             check_tile_in_cell(meta, tile_id)
+        attach(tile, brdf)
         red_b, nir_b = meta.nearest_bands([red_nm, nir_nm])
         need = {red_b, nir_b}
         sym_bands, s2_layers = {}, []  # s2_layers: (name, band indices, weights)

@@ -1,0 +1,335 @@
+"""Apply a site's BRDF and topographic correction to pixels: a tile's blocks as they are read,
+in digital numbers, or sampled reflectance spectra.
+
+Per pixel and band the factor is
+
+    F = T * BRDF(nadir view, ts_ref) / BRDF(pixel's sun and view)
+
+with BRDF = f_iso + f_vol K_vol + f_geo K_geo, the kernel weights of the pixel's group
+(flight day or site) interpolated linearly in NDVI between the group's bin centres (held
+constant beyond the outer centres), ``ts_ref`` the group's reference solar zenith, and T the
+SCS+C factor with the C of the pixel's flight line (:mod:`aopflow.brdf.topo`). The BRDF part
+is 1 where NDVI < ``ndvi_min`` (water, built, bare: HyTools' apply mask); T is 1 where the
+pixel faces away from the sun. No-data pixels are left as they are.
+
+Digital numbers: the corrected value is ``rint(DN * F)`` in the cube's integer type, so the
+correction adds at most 0.5 DN of rounding (5e-5 reflectance at NEON's scale 10000) to the
+exact product; values are clipped to the type's range and never become the no-data value.
+
+Speed: the pixels of a block are sorted by (line, NDVI bin), so within a run of pixels the
+coefficients are fixed and the denominator is one small matrix product,
+``[1, w, K_vol, w K_vol, K_geo, w K_geo] (m, 6) @ (6, B)``, with the SCS+C term (cos i + C)
+(rank two) folded in as six more columns (the numerator likewise, 2 + 2); runs are cut into
+cache-sized pieces computed in float32 by the job's threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from aopflow.brdf.kernels import kernels_deg
+from aopflow.brdf.model import BrdfModel, read_model
+from aopflow.brdf.topo import MIN_COS_I, cos_flat, cos_incidence
+from aopflow.ndvi import normalized_difference
+from aopflow.neon.reader import BlockCorrection, NeonTile
+
+log = logging.getLogger(__name__)
+
+#: Pixels per piece of a run: 512 x 400 bands x 4 B = 0.8 MB of float32 per temporary.
+PIECE = 512
+
+
+@dataclass
+class PixelTerms:
+    """Per-pixel terms ``(n,)``: ``line`` index into ``lines`` (-1 = not corrected), kernels
+    ``kv``/``kg``, ``cf`` = cos ts cos s and ``ci`` = cos i (float32); ``lines``: per line
+    (group index, C (B,) float32 of the read bands)."""
+
+    line: np.ndarray
+    kv: np.ndarray
+    kg: np.ndarray
+    cf: np.ndarray
+    ci: np.ndarray
+    lines: list[tuple[int, np.ndarray]]
+
+
+class Corrector:
+    """A :class:`BrdfModel` for pixels whose bands have ``wavelengths`` (nm; each band uses
+    the fitted band nearest in wavelength)."""
+
+    def __init__(self, model: BrdfModel, wavelengths: Sequence[float]):
+        self.model = model
+        wl = np.asarray(wavelengths, dtype=np.float64)
+        self.bmap = np.abs(model.wavelengths[None, :] - wl[:, None]).argmin(axis=1)
+        self.group_names = list(model.groups)
+        self._cache: dict[tuple[int, int, int], tuple] = {}
+        self._groups = []
+        for name in self.group_names:
+            g = model.groups[name]
+            kv0, kg0 = kernels_deg(g.solar_zenith_ref, 0.0, 0.0, 0.0, geometric=model.geometric, br=model.br, hb=model.hb)
+            iso, vol, geo = (np.asarray(x)[:, self.bmap] for x in (g.iso, g.vol, g.geo))
+            nadir = iso + vol * kv0 + geo * kg0
+
+            def step(x):
+                d = np.zeros_like(x)
+                d[:-1] = x[1:] - x[:-1]
+                return d
+
+            # Per bin j: rows [x_j, x_{j+1} - x_j] of each weight, so that a pixel at fraction w
+            # of the way to the next centre has x_j + w (x_{j+1} - x_j).
+            den = np.stack([iso, step(iso), vol, step(vol), geo, step(geo)], axis=1).astype(np.float32)
+            num = np.stack([nadir, step(nadir)], axis=1).astype(np.float32)
+            self._groups.append((np.asarray(g.centres, dtype=np.float64), den, num))
+
+    # -- per-pixel terms ------------------------------------------------------------------------
+    def terms(self, sz, saz, vz, vaz, slope, aspect, line_code, line_keys: Sequence[tuple[str, str]],
+              tile: str = "") -> PixelTerms:
+        """Terms of pixels given their angles (degrees) and ``line_code`` (n,) indexing
+        ``line_keys`` = [(line file, date), ...] (-1 or NaN angles: not corrected)."""
+        kv, kg, cf, ci, bad = pixel_kernels(self.model, sz, saz, vz, vaz, slope, aspect)
+        line = np.asarray(line_code, dtype=np.int32).copy()
+        line[bad] = -1
+        return PixelTerms(line, kv, kg, cf, ci, self.line_table(line_keys, tile))
+
+    def line_table(self, line_keys: Sequence[tuple[str, str]], tile: str = "") -> list[tuple[int, np.ndarray]]:
+        """Per line (file, date): (group index, C of the bands (B,) float32)."""
+        lines = []
+        for file, date in line_keys:
+            group, c = self.model.line_params(file, date, tile)
+            lines.append((self.group_names.index(group), np.asarray(c, dtype=np.float32)[self.bmap]))
+        return lines
+
+    # -- factors --------------------------------------------------------------------------------
+    def _bins(self, gi: int, ndvi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bin index j (-1: BRDF factor 1) and fraction w towards centre j+1."""
+        centres = self._groups[gi][0]
+        nb = centres.size
+        if nb == 1:
+            j = np.zeros(ndvi.shape, dtype=np.int64)
+            w = np.zeros(ndvi.shape, dtype=np.float32)
+        else:
+            j = np.clip(np.searchsorted(centres, ndvi, side="right") - 1, 0, nb - 2)
+            w = np.clip((ndvi - centres[j]) / (centres[j + 1] - centres[j]), 0.0, 1.0).astype(np.float32)
+        j = np.where(np.isfinite(ndvi) & (ndvi >= self.model.ndvi_min), j, -1)
+        return j, w
+
+    def _stacked(self, gi: int, j: int, c: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(denominator (12 or 6, B), numerator (4 or 2, B)) coefficients of bin ``j`` of
+        group ``gi`` with a line's C ``c``: the SCS+C terms (cos ts cos s + C) and (cos i + C)
+        are rank two, so multiplying them in is a matrix product with twice the rows, cached
+        per (group, bin, line)."""
+        key = (gi, j, id(c))
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not c:  # the cache holds c, so its id is not reused
+            if j < 0:
+                den = num = np.ones((1, self.bmap.size), dtype=np.float32)
+            else:
+                _, den, num = self._groups[gi]
+                den, num = den[j], num[j]
+            if c is not None:
+                den = np.concatenate([den, den * c]).astype(np.float32)
+                num = np.concatenate([num, num * c]).astype(np.float32)
+            hit = self._cache[key] = (c, den, num)
+        return hit[1], hit[2]
+
+    def _factor(self, gi: int, j: int, c: np.ndarray | None, w, kv, kg, cf, ci) -> np.ndarray:
+        """Factors (m, B) float32 of m pixels of one line and one bin (j = -1: topo only)."""
+        den, num = self._stacked(gi, j, c)
+        if j < 0:
+            u = v = np.ones((w.size, 1), dtype=np.float32)
+        else:
+            one = np.ones_like(w)
+            u = np.stack([one, w, kv, kv * w, kg, kg * w], axis=1)
+            v = np.stack([one, w], axis=1)
+        if c is not None:
+            # A pixel facing away from the sun is not corrected: its cos i taken as cos ts cos s.
+            ci = np.where(ci > MIN_COS_I, ci, cf)
+            u = np.concatenate([u * ci[:, None], u], axis=1)
+            v = np.concatenate([v * cf[:, None], v], axis=1)
+        f = v @ num
+        f /= u @ den
+        return f
+
+    def correct(self, values: np.ndarray, terms: PixelTerms, ndvi: np.ndarray, keep: int | None = None, *,
+                nodata: float | None = None, threads: int = 1) -> np.ndarray:
+        """Corrected ``values (n, B)`` -> a new ``(n, keep)`` array of the same dtype.
+
+        Integers are rounded to nearest (at most 0.5 DN from the exact product) and clipped to
+        the dtype; floats are multiplied. Pixels whose first band is ``nodata`` (or NaN), or
+        with ``terms.line`` -1, are copied unchanged.
+        """
+        keep = values.shape[1] if keep is None else keep
+        integer = np.issubdtype(values.dtype, np.integer)
+        ok = terms.line >= 0
+        if nodata is not None:
+            ok &= values[:, 0] != nodata
+        if not integer:
+            ok &= np.isfinite(values[:, 0])
+        idx = np.flatnonzero(ok)
+        if idx.size == 0 or not (self.model.topo or self.model.ndvi_min <= 1.0):
+            return np.array(values[:, :keep], copy=True, order="C")
+        out = np.empty((values.shape[0], keep), dtype=values.dtype)
+        if idx.size < ok.size:  # pixels left as they are (no data, no line)
+            out[~ok] = values[~ok, :keep]
+        line = terms.line[idx]
+        gidx = np.array([g for g, _ in terms.lines], dtype=np.int64)[line]
+        j = np.empty(idx.size, dtype=np.int64)
+        w = np.empty(idx.size, dtype=np.float32)
+        nd = np.asarray(ndvi, dtype=np.float64)[idx]
+        for gi in np.unique(gidx):
+            sel = gidx == gi
+            j[sel], w[sel] = self._bins(int(gi), nd[sel])
+        nbmax = max(len(g[0]) for g in self._groups) + 1
+        key = line.astype(np.int64) * nbmax + (j + 1)
+        order = np.argsort(key, kind="stable")
+        ks, starts = np.unique(key[order], return_index=True)
+        bounds = list(starts) + [order.size]
+        if integer:
+            info = np.iinfo(values.dtype)
+            lo, hi = info.min, info.max
+        tasks = []
+        for s in range(ks.size):
+            for a in range(bounds[s], bounds[s + 1], PIECE):
+                tasks.append((int(ks[s]), a, min(a + PIECE, bounds[s + 1])))
+        topo = self.model.topo
+
+        def run(task):
+            k, a, b = task
+            li, jj = divmod(k, nbmax)
+            jj -= 1
+            p = idx[order[a:b]]
+            gi, c = terms.lines[li]
+            q = order[a:b]
+            if jj < 0 and not topo:  # below ndvi_min without topography: unchanged
+                out[p] = values[p, :keep]
+                return
+            f = self._factor(gi, jj, c if topo else None, w[q], terms.kv[p], terms.kg[p], terms.cf[p], terms.ci[p])
+            x = values[p, :keep].astype(np.float32)
+            x *= f
+            if integer:
+                np.rint(x, out=x)
+                np.clip(x, lo, hi, out=x)
+                y = x.astype(values.dtype)
+                if nodata is not None and lo <= nodata <= hi and y.min() <= nodata:
+                    y[y == nodata] = nodata + (1 if nodata < hi else -1)
+                out[p] = y
+            else:
+                out[p] = x
+
+        if threads > 1 and len(tasks) > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(run, tasks))
+        else:
+            for t in tasks:
+                run(t)
+        return out
+
+
+def pixel_kernels(model: BrdfModel, sz, saz, vz, vaz, slope, aspect):
+    """Per-pixel ``(K_vol, K_geo, cos ts cos s, cos i)`` float32 (NaN -> 0) and a mask of the
+    pixels whose angles are not all finite, from angles in degrees."""
+    f32 = np.float32
+    sz, saz, vz, vaz, slope, aspect = (np.asarray(a, dtype=f32) for a in (sz, saz, vz, vaz, slope, aspect))
+    kv, kg = kernels_deg(sz, saz, vz, vaz, geometric=model.geometric, br=model.br, hb=model.hb, dtype=f32)
+    cf = cos_flat(sz, slope)
+    ci = cos_incidence(sz, saz, slope, aspect)
+    bad = ~(np.isfinite(kv) & np.isfinite(kg) & np.isfinite(cf) & np.isfinite(ci))
+    f32 = lambda a: np.nan_to_num(np.asarray(a, dtype=np.float32))  # noqa: E731
+    return f32(kv), f32(kg), f32(cf), f32(ci), bad
+
+
+class TileCorrection(BlockCorrection):
+    """The correction of one open tile, for :meth:`NeonTile.set_correction`: the tile's
+    geometry is read once (a few 2-D layers) and each block read is corrected in its digital
+    numbers; red and NIR (for the NDVI bins) are read with every block."""
+
+    def __init__(self, model: BrdfModel, tile: NeonTile):
+        self.model, self.meta, self.threads = model, tile.meta, tile.threads
+        geom = tile.read_geometry()
+        self.extra_bands = tuple(tile.meta.nearest_bands([model.red_nm, model.nir_nm]))
+        values = sorted(geom.lines)
+        self.line_keys = [(geom.lines[v].file, geom.lines[v].date) for v in values]
+        code = np.full(geom.line.shape, -1, dtype=np.int32)
+        for i, v in enumerate(values):
+            code[geom.line == v] = i
+        kv, kg, cf, ci, bad = pixel_kernels(model, geom.solar_zenith, geom.solar_azimuth, geom.view_zenith,
+                                            geom.view_azimuth, geom.slope, geom.aspect)
+        code[bad] = -1
+        self._code, self._kv, self._kg, self._cf, self._ci = code, kv, kg, cf, ci
+        self._correctors: dict[tuple[int, ...], tuple[Corrector, list]] = {}
+        log.info("%s: BRDF/topographic correction of %d flight lines (%s), groups %s", tile.meta.path.name,
+                 len(values), ", ".join(f for f, _ in self.line_keys), sorted(model.groups))
+
+    def bands_to_read(self, bands) -> list[int]:
+        """``bands`` and, after them, the extra bands the correction needs that are not among them."""
+        bands = [int(b) for b in bands]
+        return bands + [b for b in self.extra_bands if b not in bands]
+
+    def _corrector(self, bands: tuple[int, ...]) -> tuple[Corrector, list]:
+        if bands not in self._correctors:
+            c = Corrector(self.model, self.meta.wavelengths[list(bands)])
+            self._correctors[bands] = (c, c.line_table(self.line_keys, self.meta.path.name))
+        return self._correctors[bands]
+
+    def __call__(self, rows: slice, cols: slice, bands: Sequence[int], raw: np.ndarray, keep: int) -> np.ndarray:
+        bands = [int(b) for b in bands]
+        corrector, table = self._corrector(tuple(bands[:keep]))
+        nr, nc, nb = raw.shape
+        win = (rows, cols)
+        terms = PixelTerms(self._code[win].ravel(), self._kv[win].ravel(), self._kg[win].ravel(),
+                           self._cf[win].ravel(), self._ci[win].ravel(), table)
+        flat = np.ascontiguousarray(raw).reshape(nr * nc, nb)
+        red, nir = (bands.index(b) for b in self.extra_bands)
+        ndvi = ndvi_of(flat, red, nir, self.meta.nodata)
+        out = corrector.correct(flat, terms, ndvi, keep, nodata=self.meta.nodata, threads=self.threads)
+        return out.reshape(nr, nc, keep)
+
+
+def tile_correction(tile: NeonTile, coefficients: str | os.PathLike | None,
+                    threads: int | None = None) -> TileCorrection | None:
+    """The correction of ``tile`` by the model in ``coefficients`` (None: no correction), for
+    a caller that applies it to its blocks itself (``threads``: its own, default the tile's)."""
+    if not coefficients:
+        return None
+    corr = TileCorrection(read_model(coefficients), tile)
+    if threads is not None:
+        corr.threads = int(threads)
+    return corr
+
+
+def attach(tile: NeonTile, coefficients: str | os.PathLike | None) -> TileCorrection | None:
+    """Correct every later read of ``tile`` with the model in ``coefficients`` (None: none)."""
+    corr = tile_correction(tile, coefficients)
+    if corr is not None:
+        tile.set_correction(corr)
+    return corr
+
+
+def correct_spectra(model: BrdfModel, pixels: np.ndarray, wavelengths: np.ndarray, geometry: np.ndarray,
+                    line: np.ndarray, line_keys: Sequence[tuple[str, str]]) -> np.ndarray:
+    """Corrected reflectance ``(n, B)`` of sampled spectra ``pixels`` (bands at ``wavelengths``)
+    with their ``geometry (n, 6)`` (solar zenith/azimuth, view zenith/azimuth, slope, aspect)
+    and ``line`` (n,) indexing ``line_keys`` [(file, date)]."""
+    if pixels.shape[0] == 0:
+        return pixels
+    wavelengths = np.asarray(wavelengths, dtype=np.float64)
+    corr = Corrector(model, wavelengths)
+    terms = corr.terms(*(geometry[:, k] for k in range(6)), line, line_keys)
+    red, nir = (int(np.abs(wavelengths - w).argmin()) for w in (model.red_nm, model.nir_nm))
+    return corr.correct(pixels, terms, ndvi_of(pixels, red, nir))
+
+
+def ndvi_of(values: np.ndarray, red: int, nir: int, nodata: float | None = None) -> np.ndarray:
+    """NDVI (n,) float32 of columns ``red``/``nir`` of ``values (n, B)`` (DNs or reflectance:
+    the scale cancels), by the project's one NDVI rule (:func:`aopflow.ndvi.normalized_difference`);
+    NaN where no data."""
+    v = normalized_difference(values[:, nir], values[:, red])
+    if nodata is not None:
+        v[(values[:, red] == nodata) | (values[:, nir] == nodata)] = np.nan
+    return v
