@@ -11,7 +11,7 @@ import os
 from snakemake.utils import validate
 
 from aopflow import startup
-from aopflow.smk import JOB_ENVIRONMENT
+from aopflow.smk import JOB_ENVIRONMENT, tile_mem
 from aopflow.neon import naming
 from aopflow.neon.layers import canonical_layer, layer_product_name
 from aopflow.neon.selection import select_subset
@@ -146,54 +146,10 @@ startup.check_config(
 )
 
 
-def input_mb(input):
-    """Total size of a job's input files in MB.
-
-    os.stat rather than snakemake's ``input.size_mb`` (an event loop per call: seconds over the
-    thousands of jobs of a big site). A missing input raises FileNotFoundError for that file,
-    which snakemake takes as "evaluate again when the input exists", as with ``size_mb``.
-    """
-    return sum(os.path.getsize(f) for f in input) / 2**20
-
-
-# Memory of per-tile jobs, the one source of mem_mb for them (local runs and SLURM alike):
-#   mem_mb = (base + per_file_mb * size of the job's input files in MB) * attempt
-# `attempt` is 1, then 2, ... when a job killed for exceeding its memory is resubmitted (the
-# SLURM profile's `retries`). Calibrated on full-size 1000 x 1000 x 426 tiles (peaks measured
-# with bench/bench_chain.py and per job, see profiles/slurm/README.md): a cube job peaks at
-# 959-1,142 MB for a 543 MB band-chunked .002 file (its raw int16 cube, 852 MB, is held whole)
-# and 415 MB for a 508 MB .001 file; a few-band job at 112-122 MB for either.
-# "bands": h5_to_rgb, h5_to_ancillary, ndvi_tile; "cube": sample_tile, spectral_tile,
-# h5_to_reflectance.
-TILE_MEM = {
-    "bands": {"base": 200, "per_file_mb": 0.2},
-    # ndvi_tile with the indices' band extract and AOP in the Sentinel-2 bands (about 60 bands
-    # read, 18 + 6 output layers): 381 MB on a full-size .002 tile (bench/bench_indices.py).
-    "bands_extract": {"base": 350, "per_file_mb": 0.2},
-    "cube": {"base": 300, "per_file_mb": 1.6},
-}
-
-
-def _tile_mem(kind, input, attempt):
-    m = TILE_MEM[kind]
-    return int((m["base"] + m["per_file_mb"] * input_mb(input)) * attempt)
-
-
-def tile_mem_mb(wildcards, input, attempt):
-    """Memory for a job that holds a few bands of one tile (see TILE_MEM)."""
-    return _tile_mem("bands", input, attempt)
-
-
-def tile_extract_mem_mb(wildcards, input, attempt):
-    """Memory for the NDVI job that also writes the band extracts (see TILE_MEM)."""
-    return _tile_mem("bands_extract", input, attempt)
-
-
-def tile_cube_mem_mb(wildcards, input, attempt):
-    """Memory for a job that streams a tile's cube: the raw integer cube of a band-chunked
-    file may be held whole (about 1.6x the gzip-compressed file), plus outputs (see TILE_MEM).
-    """
-    return _tile_mem("cube", input, attempt)
+# Memory of per-tile jobs: aopflow.smk.TILE_MEM (the one source of mem_mb for them).
+tile_mem_mb = tile_mem("bands")  # a few bands of one tile
+tile_extract_mem_mb = tile_mem("bands_extract")  # the NDVI job with the band extracts
+tile_cube_mem_mb = tile_mem("cube")  # streams a tile's cube
 
 
 # The default target's inputs: each stage's <stage>_targets(), appended by its

@@ -67,3 +67,15 @@ def test_success_returns_the_result(tmp_path):
     proc, log = run_job(tmp_path, "ok")
     assert proc.returncode == 0 and proc.stdout.strip() == "42"
     assert "rule h5_to_rgb: job" in log
+
+
+def test_tile_memory_follows_the_input_size_and_the_attempt(tmp_path):
+    from aopflow.smk import tile_mem
+
+    f = tmp_path / "tile.h5"
+    f.write_bytes(b"\0" * (100 * 2**20))  # 100 MB
+    assert tile_mem("cube")(None, [str(f)], 1) == 300 + 160
+    assert tile_mem("cube")(None, [str(f)], 2) == 2 * 460
+    assert tile_mem("bands")(None, [str(f), str(f)], 1) == 200 + 40
+    with pytest.raises(FileNotFoundError):  # Snakemake evaluates it again once the input exists
+        tile_mem("bands")(None, [str(tmp_path / "missing.h5")], 1)
