@@ -1,5 +1,5 @@
 """The reader's acquisition geometry: Data_Selection_Index -> Data_Files -> Logs/<HHMMSS>
-(aopflow.neon.reader.resolve_flight_lines, NeonTile.read_geometry) on hand-made tiles."""
+(aopflow.neon.geometry.resolve_flight_lines, NeonTile.read_geometry) on hand-made tiles."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from aopflow.demo.aop import write_tile
 from aopflow.errors import NeonFormatError
-from aopflow.neon.reader import NeonTile, resolve_flight_lines
+from aopflow.neon.geometry import resolve_flight_lines
+from aopflow.neon.reader import NeonTile
 
 from conftest import tiny_spec
 
