@@ -282,7 +282,8 @@ def spectral_tile(
 
         def work(sl: slice, raw: np.ndarray) -> int:
             if corr is not None:
-                raw = corr(sl, slice(0, meta.cols), read, raw, bands.size)
+                # In place: the block is this job's own (no second block-sized array).
+                raw = corr(sl, slice(0, meta.cols), read, raw, bands.size, overwrite=True)
             valid = valid_mask(raw, meta.nodata)
             if not valid.any():
                 return 0
