@@ -232,11 +232,7 @@ class Corrector:
                 return
             f = self._factor(gi, jj, c if topo else None, w[q], terms.kv[p], terms.kg[p], terms.cf[p], terms.ci[p])
             x = np.take(values, p, axis=0)
-            if keep < x.shape[1]:
-                x = x[:, :keep]
-            if not integer:
-                x = x.astype(np.float32, copy=False)
-            f *= x  # f (float32) times the values (cast)
+            f *= (x[:, :keep] if keep < x.shape[1] else x).astype(np.float32)
             if integer:
                 np.rint(f, out=f)
                 mn, mx = f.min(), f.max()
@@ -278,10 +274,21 @@ class TileCorrection(BlockCorrection):
     block (in the thread that corrects it, while in cache), and each block read is corrected in
     its digital numbers; red and NIR (for the NDVI bins) are read with every block."""
 
-    def __init__(self, model: BrdfModel, tile: NeonTile):
+    def __init__(self, model: BrdfModel, tile: NeonTile, *, background: bool = False):
         self.model, self.meta, self.threads = model, tile.meta, tile.threads
-        geom = tile.read_geometry()
         self.extra_bands = tuple(tile.meta.nearest_bands([model.red_nm, model.nir_nm]))
+        self._correctors: dict[tuple[int, ...], tuple[Corrector, list]] = {}
+        self._loaded = None
+        if background:  # read while the caller starts reading the cube; the first block waits
+            pool = ThreadPoolExecutor(max_workers=1)
+            self._loaded = pool.submit(self._load, tile)
+            pool.shutdown(wait=False)
+        else:
+            self._load(tile)
+
+    def _load(self, tile: NeonTile) -> None:
+        """The tile's geometry: line codes and angles (2-D), once."""
+        geom = tile.read_geometry()
         values = sorted(geom.lines)
         self.line_keys = [(geom.lines[v].file, geom.lines[v].date) for v in values]
         code = np.full(geom.line.shape, -1, dtype=np.int32)
@@ -290,9 +297,14 @@ class TileCorrection(BlockCorrection):
         self._code = code
         self._angles = tuple(np.asarray(a, dtype=np.float32) for a in (
             geom.solar_zenith, geom.solar_azimuth, geom.view_zenith, geom.view_azimuth, geom.slope, geom.aspect))
-        self._correctors: dict[tuple[int, ...], tuple[Corrector, list]] = {}
         log.info("%s: BRDF/topographic correction of %d flight lines (%s), groups %s", tile.meta.path.name,
-                 len(values), ", ".join(f for f, _ in self.line_keys), sorted(model.groups))
+                 len(values), ", ".join(f for f, _ in self.line_keys), sorted(self.model.groups))
+
+    def wait(self) -> TileCorrection:
+        """Wait for the tile's geometry (read in the background); raises what reading raised."""
+        if self._loaded is not None:
+            self._loaded.result()
+        return self
 
     def bands_to_read(self, bands) -> list[int]:
         """``bands`` and, after them, the extra bands the correction needs that are not among them."""
@@ -300,6 +312,7 @@ class TileCorrection(BlockCorrection):
         return bands + [b for b in self.extra_bands if b not in bands]
 
     def _corrector(self, bands: tuple[int, ...]) -> tuple[Corrector, list]:
+        self.wait()
         if bands not in self._correctors:
             c = Corrector(self.model, self.meta.wavelengths[list(bands)])
             self._correctors[bands] = (c, c.line_table(self.line_keys, self.meta.path.name))
@@ -339,12 +352,14 @@ class TileCorrection(BlockCorrection):
 
 
 def tile_correction(tile: NeonTile, coefficients: str | os.PathLike | None,
-                    threads: int | None = None) -> TileCorrection | None:
+                    threads: int | None = None, *, background: bool = False) -> TileCorrection | None:
     """The correction of ``tile`` by the model in ``coefficients`` (None: no correction), for
-    a caller that applies it to its blocks itself (``threads``: its own, default the tile's)."""
+    a caller that applies it to its blocks itself (``threads``: its own, default the tile's;
+    ``background``: the geometry is read in a thread while the caller goes on, see
+    :meth:`TileCorrection.wait`)."""
     if not coefficients:
         return None
-    corr = TileCorrection(read_model(coefficients), tile)
+    corr = TileCorrection(read_model(coefficients), tile, background=background)
     if threads is not None:
         corr.threads = int(threads)
     return corr

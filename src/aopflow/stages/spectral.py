@@ -265,7 +265,8 @@ def spectral_tile(
         check_tile_in_cell(meta, tile_id)
         # The BRDF correction of each block as read, in the scoring threads (one thread each),
         # while the block is in cache: half the cost of correcting in the reader's thread.
-        corr = tile_correction(tile, brdf, threads=1)
+        # Its geometry is read in the background while the first blocks are decoded.
+        corr = tile_correction(tile, brdf, threads=1, background=True)
         bands = tile_good_bands(meta, spec)
         read = corr.bands_to_read(bands) if corr is not None else list(bands)
         E, names = _endmembers_for(meta.wavelengths[bands], endmembers_csv)
