@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aopflow.brdf.apply import TileCorrection, attach, correct_spectra
+from aopflow.brdf.apply import TileCorrection, attach, correct_spectra, tile_correction
 from aopflow.brdf.fit import SampleSet, fit_model
 from aopflow.brdf.model import write_model
 from aopflow.demo.aop import write_tile
@@ -128,3 +128,6 @@ def test_in_place_correction_equals_the_copy_and_uses_the_block(tmp_path):
             assert np.shares_memory(got, raw)
             np.testing.assert_array_equal(got, copy)
             np.testing.assert_array_equal(got, whole[rows])
+        # The geometry read in the background (spectral_tile) gives the same correction.
+        bg = tile_correction(t, coeffs, threads=1, background=True)
+        np.testing.assert_array_equal(bg(slice(0, 30), slice(0, 30), bands, t.read_bands(bands), t.meta.bands), whole)

@@ -20,7 +20,12 @@ Speed: the pixels of a block are sorted by (line, NDVI bin), so within a run of 
 coefficients are fixed and the denominator is one small matrix product,
 ``[1, w, K_vol, w K_vol, K_geo, w K_geo] (m, 6) @ (6, B)``, with the SCS+C term (cos i + C)
 (rank two) folded in as six more columns (the numerator likewise, 2 + 2); runs are cut into
-cache-sized pieces computed in float32 by the job's threads.
+cache-sized pieces computed in float32 by the job's threads (more pixels per piece when few
+bands are read). The sort is a radix sort of small integer keys; the kernels and incidence
+terms are computed per block (:meth:`TileCorrection.terms`, only for pixels with a line, in
+cache-sized pieces), not for the whole tile up front; a caller that owns its block can have it
+corrected in place (``overwrite``), and values are clipped only when a piece leaves the type's
+range.
 """
 
 from __future__ import annotations
