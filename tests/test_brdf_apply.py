@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aopflow.brdf.apply import TileCorrection, attach, correct_spectra
+from aopflow.brdf.apply import TileCorrection, attach, correct_spectra, tile_correction
 from aopflow.brdf.fit import SampleSet, fit_model
 from aopflow.brdf.model import write_model
 from aopflow.demo.aop import write_tile
@@ -106,3 +106,28 @@ def test_spectral_tile_scores_the_corrected_cube(tmp_path):
             outs[name] = src.read()
     np.testing.assert_array_equal(outs["fused"], outs["copy"])
     assert np.nanmax(np.abs(outs["fused"] - outs["plain"])) > 1e-3
+
+
+def test_in_place_correction_equals_the_copy_and_uses_the_block(tmp_path):
+    """``overwrite=True`` (spectral_tile's blocks) writes the corrected block into the one read,
+    with the same values as the correction into a new array; the window's kernels are those of
+    the whole tile's (per-window terms)."""
+    spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
+    path = write_tile(spec, spec.tile_ids()[0], tmp_path)
+    model, _, _ = _model_for(path)
+    coeffs = write_model(model, tmp_path / "c.json")
+    with NeonTile(path) as t:
+        corr = attach(t, coeffs)
+        t.set_correction(None)
+        bands = corr.bands_to_read(range(t.meta.bands))
+        whole = corr(slice(0, 30), slice(0, 30), bands, t.read_bands(bands), t.meta.bands)
+        for rows in (slice(0, 7), slice(7, 30)):
+            raw = np.ascontiguousarray(t.read_bands(bands, (rows, slice(None))))
+            copy = corr(rows, slice(0, 30), bands, raw.copy(), t.meta.bands)
+            got = corr(rows, slice(0, 30), bands, raw, t.meta.bands, overwrite=True)
+            assert np.shares_memory(got, raw)
+            np.testing.assert_array_equal(got, copy)
+            np.testing.assert_array_equal(got, whole[rows])
+        # The geometry read in the background (spectral_tile) gives the same correction.
+        bg = tile_correction(t, coeffs, threads=1, background=True)
+        np.testing.assert_array_equal(bg(slice(0, 30), slice(0, 30), bands, t.read_bands(bands), t.meta.bands), whole)

@@ -20,7 +20,12 @@ Speed: the pixels of a block are sorted by (line, NDVI bin), so within a run of 
 coefficients are fixed and the denominator is one small matrix product,
 ``[1, w, K_vol, w K_vol, K_geo, w K_geo] (m, 6) @ (6, B)``, with the SCS+C term (cos i + C)
 (rank two) folded in as six more columns (the numerator likewise, 2 + 2); runs are cut into
-cache-sized pieces computed in float32 by the job's threads.
+cache-sized pieces computed in float32 by the job's threads (more pixels per piece when few
+bands are read). The sort is a radix sort of small integer keys; the kernels and incidence
+terms are computed per block (:meth:`TileCorrection.terms`, only for pixels with a line, in
+cache-sized pieces), not for the whole tile up front; a caller that owns its block can have it
+corrected in place (``overwrite``), and values are clipped only when a piece leaves the type's
+range.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Pixels per piece of a run: 512 x 400 bands x 4 B = 0.8 MB of float32 per temporary.
 PIECE = 512
+#: Pixels per piece of the per-pixel kernels (float32 temporaries of 64 KB).
+KERNEL_PIECE = 16384
 
 
 @dataclass
@@ -157,12 +164,13 @@ class Corrector:
         return f
 
     def correct(self, values: np.ndarray, terms: PixelTerms, ndvi: np.ndarray, keep: int | None = None, *,
-                nodata: float | None = None, threads: int = 1) -> np.ndarray:
+                nodata: float | None = None, threads: int = 1, overwrite: bool = False) -> np.ndarray:
         """Corrected ``values (n, B)`` -> a new ``(n, keep)`` array of the same dtype.
 
         Integers are rounded to nearest (at most 0.5 DN from the exact product) and clipped to
         the dtype; floats are multiplied. Pixels whose first band is ``nodata`` (or NaN), or
-        with ``terms.line`` -1, are copied unchanged.
+        with ``terms.line`` -1, are copied unchanged. ``overwrite`` (with ``keep`` = B and
+        C-contiguous ``values``): the result is written into ``values`` itself, and returned.
         """
         keep = values.shape[1] if keep is None else keep
         integer = np.issubdtype(values.dtype, np.integer)
@@ -173,54 +181,71 @@ class Corrector:
             ok &= np.isfinite(values[:, 0])
         idx = np.flatnonzero(ok)
         if idx.size == 0 or not (self.model.topo or self.model.ndvi_min <= 1.0):
-            return np.array(values[:, :keep], copy=True, order="C")
-        out = np.empty((values.shape[0], keep), dtype=values.dtype)
-        if idx.size < ok.size:  # pixels left as they are (no data, no line)
-            out[~ok] = values[~ok, :keep]
+            return values if overwrite and keep == values.shape[1] else np.array(values[:, :keep], copy=True, order="C")
+        if overwrite and keep == values.shape[1] and values.flags.c_contiguous:
+            out = values  # each pixel is read before it is written, by one task
+        else:
+            out = np.empty((values.shape[0], keep), dtype=values.dtype)
+            if idx.size < ok.size:  # pixels left as they are (no data, no line)
+                out[~ok] = values[~ok, :keep]
         line = terms.line[idx]
         gidx = np.array([g for g, _ in terms.lines], dtype=np.int64)[line]
         j = np.empty(idx.size, dtype=np.int64)
         w = np.empty(idx.size, dtype=np.float32)
         nd = np.asarray(ndvi, dtype=np.float64)[idx]
-        for gi in np.unique(gidx):
-            sel = gidx == gi
-            j[sel], w[sel] = self._bins(int(gi), nd[sel])
+        if len(self._groups) > 1:  # the groups of the lines present (no sort of the pixels)
+            present = np.flatnonzero(np.bincount(line, minlength=len(terms.lines)))
+            groups = np.unique([terms.lines[li][0] for li in present.tolist()])
+        else:
+            groups = (0,)
+        for gi in groups:
+            if len(groups) == 1:
+                j[:], w[:] = self._bins(int(gi), nd)
+            else:
+                sel = gidx == gi
+                j[sel], w[sel] = self._bins(int(gi), nd[sel])
         nbmax = max(len(g[0]) for g in self._groups) + 1
         key = line.astype(np.int64) * nbmax + (j + 1)
-        order = np.argsort(key, kind="stable")
-        ks, starts = np.unique(key[order], return_index=True)
-        bounds = list(starts) + [order.size]
+        nkeys = len(terms.lines) * nbmax
+        # Small integer keys: a stable radix sort (int16) and counts instead of a comparison sort.
+        order = np.argsort(key.astype(np.int16) if nkeys < 2**15 else key, kind="stable")
+        counts = np.bincount(key, minlength=nkeys)
+        ends = np.cumsum(counts)
         if integer:
             info = np.iinfo(values.dtype)
             lo, hi = info.min, info.max
+        # Pieces of about PIECE x 400 values (cache-sized temporaries), more pixels when few bands.
+        piece = min(max(PIECE, PIECE * 400 // max(keep, 1)), 8 * PIECE)
         tasks = []
-        for s in range(ks.size):
-            for a in range(bounds[s], bounds[s + 1], PIECE):
-                tasks.append((int(ks[s]), a, min(a + PIECE, bounds[s + 1])))
+        for k in np.flatnonzero(counts).tolist():
+            b1 = int(ends[k])
+            for a in range(b1 - int(counts[k]), b1, piece):
+                tasks.append((k, a, min(a + piece, b1)))
         topo = self.model.topo
+        fix = integer and nodata is not None and lo <= nodata <= hi
 
         def run(task):
             k, a, b = task
             li, jj = divmod(k, nbmax)
             jj -= 1
-            p = idx[order[a:b]]
-            gi, c = terms.lines[li]
             q = order[a:b]
+            p = idx[q]
+            gi, c = terms.lines[li]
             if jj < 0 and not topo:  # below ndvi_min without topography: unchanged
-                out[p] = values[p, :keep]
+                if out is not values:
+                    out[p] = values[p, :keep]
                 return
             f = self._factor(gi, jj, c if topo else None, w[q], terms.kv[p], terms.kg[p], terms.cf[p], terms.ci[p])
-            x = values[p, :keep].astype(np.float32)
-            x *= f
+            x = np.take(values, p, axis=0)
+            f *= (x[:, :keep] if keep < x.shape[1] else x).astype(np.float32)
             if integer:
-                np.rint(x, out=x)
-                np.clip(x, lo, hi, out=x)
-                y = x.astype(values.dtype)
-                if nodata is not None and lo <= nodata <= hi and y.min() <= nodata:
-                    y[y == nodata] = nodata + (1 if nodata < hi else -1)
-                out[p] = y
-            else:
-                out[p] = x
+                np.rint(f, out=f)
+                mn, mx = f.min(), f.max()
+                if mn < lo or mx > hi:
+                    np.clip(f, lo, hi, out=f)
+                if fix and mn <= nodata:
+                    f[f == nodata] = nodata + (1 if nodata < hi else -1)
+            out[p] = f
 
         if threads > 1 and len(tasks) > 1:
             with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -239,32 +264,52 @@ def pixel_kernels(model: BrdfModel, sz, saz, vz, vaz, slope, aspect):
     kv, kg = kernels_deg(sz, saz, vz, vaz, geometric=model.geometric, br=model.br, hb=model.hb, dtype=f32)
     cf = cos_flat(sz, slope)
     ci = cos_incidence(sz, saz, slope, aspect)
-    bad = ~(np.isfinite(kv) & np.isfinite(kg) & np.isfinite(cf) & np.isfinite(ci))
-    f32 = lambda a: np.nan_to_num(np.asarray(a, dtype=np.float32))  # noqa: E731
-    return f32(kv), f32(kg), f32(cf), f32(ci), bad
+    out = [np.asarray(a, dtype=f32) for a in (kv, kg, cf, ci)]  # fresh arrays: NaN -> 0 in place
+    bad = ~np.isfinite(out[0])
+    for a in out[1:]:
+        bad |= ~np.isfinite(a)
+    for a in out:
+        np.nan_to_num(a, copy=False)
+    return (*out, bad)
 
 
 class TileCorrection(BlockCorrection):
     """The correction of one open tile, for :meth:`NeonTile.set_correction`: the tile's
-    geometry is read once (a few 2-D layers) and each block read is corrected in its digital
-    numbers; red and NIR (for the NDVI bins) are read with every block."""
+    geometry is read once (a few 2-D layers), the kernels and incidence terms are computed per
+    block (in the thread that corrects it, while in cache), and each block read is corrected in
+    its digital numbers; red and NIR (for the NDVI bins) are read with every block."""
 
-    def __init__(self, model: BrdfModel, tile: NeonTile):
+    def __init__(self, model: BrdfModel, tile: NeonTile, *, background: bool = False):
         self.model, self.meta, self.threads = model, tile.meta, tile.threads
-        geom = tile.read_geometry()
         self.extra_bands = tuple(tile.meta.nearest_bands([model.red_nm, model.nir_nm]))
+        self._correctors: dict[tuple[int, ...], tuple[Corrector, list]] = {}
+        self._loaded = None
+        if background:  # read while the caller starts reading the cube; the first block waits
+            pool = ThreadPoolExecutor(max_workers=1)
+            self._loaded = pool.submit(self._load, tile)
+            pool.shutdown(wait=False)
+        else:
+            self._load(tile)
+
+    def _load(self, tile: NeonTile) -> None:
+        """The tile's geometry: line codes and angles (2-D), once."""
+        geom = tile.read_geometry()
         values = sorted(geom.lines)
         self.line_keys = [(geom.lines[v].file, geom.lines[v].date) for v in values]
         code = np.full(geom.line.shape, -1, dtype=np.int32)
         for i, v in enumerate(values):
             code[geom.line == v] = i
-        kv, kg, cf, ci, bad = pixel_kernels(model, geom.solar_zenith, geom.solar_azimuth, geom.view_zenith,
-                                            geom.view_azimuth, geom.slope, geom.aspect)
-        code[bad] = -1
-        self._code, self._kv, self._kg, self._cf, self._ci = code, kv, kg, cf, ci
-        self._correctors: dict[tuple[int, ...], tuple[Corrector, list]] = {}
+        self._code = code
+        self._angles = tuple(np.asarray(a, dtype=np.float32) for a in (
+            geom.solar_zenith, geom.solar_azimuth, geom.view_zenith, geom.view_azimuth, geom.slope, geom.aspect))
         log.info("%s: BRDF/topographic correction of %d flight lines (%s), groups %s", tile.meta.path.name,
-                 len(values), ", ".join(f for f, _ in self.line_keys), sorted(model.groups))
+                 len(values), ", ".join(f for f, _ in self.line_keys), sorted(self.model.groups))
+
+    def wait(self) -> TileCorrection:
+        """Wait for the tile's geometry (read in the background); raises what reading raised."""
+        if self._loaded is not None:
+            self._loaded.result()
+        return self
 
     def bands_to_read(self, bands) -> list[int]:
         """``bands`` and, after them, the extra bands the correction needs that are not among them."""
@@ -272,32 +317,54 @@ class TileCorrection(BlockCorrection):
         return bands + [b for b in self.extra_bands if b not in bands]
 
     def _corrector(self, bands: tuple[int, ...]) -> tuple[Corrector, list]:
+        self.wait()
         if bands not in self._correctors:
             c = Corrector(self.model, self.meta.wavelengths[list(bands)])
             self._correctors[bands] = (c, c.line_table(self.line_keys, self.meta.path.name))
         return self._correctors[bands]
 
-    def __call__(self, rows: slice, cols: slice, bands: Sequence[int], raw: np.ndarray, keep: int) -> np.ndarray:
+    def terms(self, rows: slice, cols: slice, table: list) -> PixelTerms:
+        """The :class:`PixelTerms` of the pixels of a window (row-major), from the tile's
+        angles; pixels without a line are not corrected and get no kernels."""
+        win = (rows, cols)
+        code = np.array(self._code[win], dtype=np.int32).ravel()
+        n = code.size
+        kv, kg, cf, ci = (np.zeros(n, dtype=np.float32) for _ in range(4))
+        has = np.flatnonzero(code >= 0)
+        angles = [a[win].ravel() for a in self._angles]
+        for a in range(0, has.size, KERNEL_PIECE):  # pieces whose temporaries stay in cache
+            sel = has[a : a + KERNEL_PIECE]
+            k = pixel_kernels(self.model, *(x[sel] for x in angles))
+            code[sel[k[4]]] = -1
+            for dst, src in zip((kv, kg, cf, ci), k[:4]):
+                dst[sel] = src
+        return PixelTerms(code, kv, kg, cf, ci, table)
+
+    def __call__(self, rows: slice, cols: slice, bands: Sequence[int], raw: np.ndarray, keep: int, *,
+                 overwrite: bool = False) -> np.ndarray:
+        """Corrected ``raw (rows, cols, bands)`` -> ``(rows, cols, keep)``, a new array, or with
+        ``overwrite`` (and ``keep`` = all bands, ``raw`` C-contiguous) ``raw`` itself."""
         bands = [int(b) for b in bands]
         corrector, table = self._corrector(tuple(bands[:keep]))
         nr, nc, nb = raw.shape
-        win = (rows, cols)
-        terms = PixelTerms(self._code[win].ravel(), self._kv[win].ravel(), self._kg[win].ravel(),
-                           self._cf[win].ravel(), self._ci[win].ravel(), table)
+        terms = self.terms(rows, cols, table)
         flat = np.ascontiguousarray(raw).reshape(nr * nc, nb)
         red, nir = (bands.index(b) for b in self.extra_bands)
         ndvi = ndvi_of(flat, red, nir, self.meta.nodata)
-        out = corrector.correct(flat, terms, ndvi, keep, nodata=self.meta.nodata, threads=self.threads)
+        out = corrector.correct(flat, terms, ndvi, keep, nodata=self.meta.nodata, threads=self.threads,
+                                overwrite=overwrite or not np.may_share_memory(flat, raw))  # or our copy
         return out.reshape(nr, nc, keep)
 
 
 def tile_correction(tile: NeonTile, coefficients: str | os.PathLike | None,
-                    threads: int | None = None) -> TileCorrection | None:
+                    threads: int | None = None, *, background: bool = False) -> TileCorrection | None:
     """The correction of ``tile`` by the model in ``coefficients`` (None: no correction), for
-    a caller that applies it to its blocks itself (``threads``: its own, default the tile's)."""
+    a caller that applies it to its blocks itself (``threads``: its own, default the tile's;
+    ``background``: the geometry is read in a thread while the caller goes on, see
+    :meth:`TileCorrection.wait`)."""
     if not coefficients:
         return None
-    corr = TileCorrection(read_model(coefficients), tile)
+    corr = TileCorrection(read_model(coefficients), tile, background=background)
     if threads is not None:
         corr.threads = int(threads)
     return corr

@@ -265,7 +265,8 @@ def spectral_tile(
         check_tile_in_cell(meta, tile_id)
         # The BRDF correction of each block as read, in the scoring threads (one thread each),
         # while the block is in cache: half the cost of correcting in the reader's thread.
-        corr = tile_correction(tile, brdf, threads=1)
+        # Its geometry is read in the background while the first blocks are decoded.
+        corr = tile_correction(tile, brdf, threads=1, background=True)
         bands = tile_good_bands(meta, spec)
         read = corr.bands_to_read(bands) if corr is not None else list(bands)
         E, names = _endmembers_for(meta.wavelengths[bands], endmembers_csv)
@@ -282,7 +283,8 @@ def spectral_tile(
 
         def work(sl: slice, raw: np.ndarray) -> int:
             if corr is not None:
-                raw = corr(sl, slice(0, meta.cols), read, raw, bands.size)
+                # In place: the block is this job's own (no second block-sized array).
+                raw = corr(sl, slice(0, meta.cols), read, raw, bands.size, overwrite=True)
             valid = valid_mask(raw, meta.nodata)
             if not valid.any():
                 return 0
