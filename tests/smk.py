@@ -118,3 +118,18 @@ def copy_run(workdir: Path, dest: Path) -> Path:
     times) to ``dest``, so several tests can start from one completed run."""
     shutil.copytree(workdir, dest, symlinks=True)
     return dest
+
+
+def assert_block_mean(downscaled: Path, full: Path, factor: int = 5, n: int = 10) -> None:
+    """The first ``n`` x ``n`` cells of a block-mean ``downscaled`` raster are the NaN-mean of
+    the ``factor`` x ``factor`` blocks of ``full`` (cells with a valid pixel)."""
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(downscaled) as d, rasterio.open(full) as m:
+        a, whole = d.read(1), m.read(1)
+    k = n * factor
+    blocks = whole[:k, :k].reshape(n, factor, n, factor)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(blocks).any(axis=(1, 3))
+        np.testing.assert_allclose(a[:n, :n][ok], np.nanmean(blocks, axis=(1, 3))[ok], rtol=1e-6)

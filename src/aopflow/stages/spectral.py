@@ -193,16 +193,16 @@ def site_endmembers(
                     f"({z['wavelengths'].size} vs {wl.size} bands). Tiles of one site must share a "
                     "band set; process different sensors/years as separate sites."
                 )
-            sets = [("pixels", "pixels")]
-            if "candidates" in z.files:  # samples written before candidates existed have none
-                sets.append(("candidates", "candidates"))
-            for key, geo in sets:
+            # Samples written before candidates existed have none.
+            sets = ["pixels", "candidates"] if "candidates" in z.files else ["pixels"]
+            if model is not None:
+                if "pixels_geometry" not in z.files:
+                    raise SiteError(f"{p}: no pixel geometry in this tile sample (drawn with brdf off); rerun sample_tile.")
+                lines = list(zip(z["line_files"].tolist(), z["line_dates"].tolist()))
+            for key in sets:
                 X = z[key]
                 if model is not None:
-                    if f"{geo}_geometry" not in z.files:
-                        raise SiteError(f"{p}: no pixel geometry in this tile sample (drawn with brdf off); rerun sample_tile.")
-                    keys = list(zip(z["line_files"].tolist(), z["line_dates"].tolist()))
-                    X = correct_spectra(model, X, z["wavelengths"], z[f"{geo}_geometry"], z[f"{geo}_line"], keys)
+                    X = correct_spectra(model, X, z["wavelengths"], z[f"{key}_geometry"], z[f"{key}_line"], lines)
                 samples.append(X)
             n_random += z["pixels"].shape[0]
             if "candidates" in z.files:
