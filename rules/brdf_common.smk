@@ -23,6 +23,9 @@ BRDF_ON = correction_enabled(
     where=f"the tiles of source {config['source']}",
 )
 BRDF_DIR = f"{OUT}/brdf"
+# A tile's per-pixel correction terms (kernels, incidence, lines): written by sample_tile from
+# its geometry read, loaded by the tile's correcting jobs (aopflow.brdf.apply.write_tile_terms).
+BRDF_TILE_TERMS = f"{OUT}/tiles/{{tile}}/brdf_terms.npz"
 _brdf = config["brdf"]
 # The fit's parameters (the sample size is the sampling job's, in spectral_common.smk).
 BRDF_FIT = {
@@ -47,10 +50,15 @@ def brdf_fit_mem_mb(wildcards, attempt):
 
 
 def brdf_coefficients(wildcards):
-    """[] or [the site's coefficients]: an input of every job that reads reflectance (not of
-    the RGB and ancillary conversions), so the fit comes first and an edit reruns them.
+    """[] or [the site's coefficients] (and, for a job of one tile, that tile's terms file):
+    an input of every job that reads reflectance (not of the RGB and ancillary conversions),
+    so the fit comes first and an edit reruns them.
     """
-    return [f"{BRDF_DIR}/coefficients.json"] if BRDF_ON else []
+    if not BRDF_ON:
+        return []
+    tile = getattr(wildcards, "tile", None)
+    terms = [BRDF_TILE_TERMS.format(tile=tile)] if tile else []
+    return [f"{BRDF_DIR}/coefficients.json", *terms]
 
 
 def brdf_site_samples(wildcards):

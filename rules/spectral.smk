@@ -11,6 +11,7 @@ rule sample_tile:
         h5=h5_of_tile,
     output:
         f"{OUT}/tiles/{{tile}}/sample.npz",
+        **SAMPLE_BRDF_OUTPUT,
     log:
         f"{LOGS}/sample_tile/{{tile}}.log",
     conda:

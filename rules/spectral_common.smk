@@ -16,8 +16,15 @@ SAMPLING = (
         "seed": _em["seed"],
     }
 )
-if BRDF_ON:  # the BRDF fit's sample, drawn in the same read (brdf.smk)
-    SAMPLING = {**SAMPLING, "brdf_samples": config["brdf"]["sample_size"]}
+SAMPLE_BRDF_OUTPUT = {}
+# The BRDF fit's sample and the tile's correction terms, from the same read (brdf.smk).
+if BRDF_ON:
+    SAMPLING = {
+        **SAMPLING,
+        "brdf_samples": config["brdf"]["sample_size"],
+        "brdf_geometric": config["brdf"]["geometric"],
+    }
+    SAMPLE_BRDF_OUTPUT = {"brdf_terms": BRDF_TILE_TERMS}
 EXTRACTION = (
     {}
     if ENDMEMBER_LIBRARY

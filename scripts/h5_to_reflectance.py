@@ -4,4 +4,4 @@ from aopflow.smk import run
 
 run(snakemake, reflectance_to_geotiff, snakemake.input.h5, snakemake.output[0],
     clean=snakemake.params.clean, tile_id=snakemake.wildcards.tile,
-    threads=snakemake.threads, brdf=snakemake.input.brdf[0] if snakemake.input.brdf else None)
+    threads=snakemake.threads, brdf=list(snakemake.input.brdf) or None)

@@ -9,4 +9,4 @@ run(snakemake, ndvi_tile, snakemake.input.h5, out.ndvi,
     tile_id=snakemake.wildcards.tile, red_nm=p.red_nm, nir_nm=p.nir_nm, threads=snakemake.threads,
     index_bands_path=out.get("symbols"), s2_bands_path=out.get("s2_bands"),
     s2_assets=p.get("s2_assets", ()), clean=p.get("clean"),
-    brdf=snakemake.input.brdf[0] if snakemake.input.brdf else None)
+    brdf=list(snakemake.input.brdf) or None)

@@ -4,4 +4,5 @@ from aopflow.stages.spectral import sample_tile
 
 p = snakemake.params
 run(snakemake, sample_tile, snakemake.input.h5, snakemake.output[0],
-    tile_id=snakemake.wildcards.tile, clean=p.clean, threads=snakemake.threads, **p.sampling)
+    tile_id=snakemake.wildcards.tile, clean=p.clean, threads=snakemake.threads,
+    brdf_terms_path=getattr(snakemake.output, "brdf_terms", None), **p.sampling)

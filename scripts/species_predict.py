@@ -5,4 +5,4 @@ from aopflow.stages.species import species_predict
 i, o = snakemake.input, snakemake.output
 run(snakemake, species_predict, i.h5, i.model, species_path=o.species, probability_path=o.probability,
     tile_id=snakemake.wildcards.tile, min_probability=snakemake.params.min_probability,
-    threads=snakemake.threads, brdf=snakemake.input.brdf[0] if snakemake.input.brdf else None)
+    threads=snakemake.threads, brdf=list(snakemake.input.brdf) or None)

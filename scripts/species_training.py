@@ -5,4 +5,4 @@ from aopflow.stages.species import species_training
 i, p = snakemake.input, snakemake.params
 run(snakemake, species_training, i.h5, i.stems, snakemake.output[0], tile_id=snakemake.wildcards.tile,
     clean=p.clean, overlap=p.overlap, threads=snakemake.threads,
-    brdf=snakemake.input.brdf[0] if snakemake.input.brdf else None)
+    brdf=list(snakemake.input.brdf) or None)

@@ -6,4 +6,4 @@ o, p = snakemake.output, snakemake.params
 run(snakemake, spectral_tile, snakemake.input.h5, snakemake.input.endmembers,
     tile_id=snakemake.wildcards.tile, abundance_path=o.abundance, sam_path=o.sam,
     sid_path=o.sid, clean=p.clean, unmix_method=p.unmix_method, threads=snakemake.threads,
-    brdf=snakemake.input.brdf[0] if snakemake.input.brdf else None)
+    brdf=list(snakemake.input.brdf) or None)

@@ -131,3 +131,82 @@ def test_in_place_correction_equals_the_copy_and_uses_the_block(tmp_path):
         # The geometry read in the background (spectral_tile) gives the same correction.
         bg = tile_correction(t, coeffs, threads=1, background=True)
         np.testing.assert_array_equal(bg(slice(0, 30), slice(0, 30), bands, t.read_bands(bands), t.meta.bands), whole)
+
+
+def test_terms_file_gives_the_geometry_paths_correction(tmp_path, caplog):
+    """A tile's terms file (written by the sampling job) gives the correction that reading the
+    geometry and computing the kernels per block gives; one written for another kernel shape
+    or tile is not used (a warning, then the geometry path)."""
+    from aopflow.brdf.apply import KernelShape, read_tile_terms, write_tile_terms
+
+    spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
+    path = write_tile(spec, spec.tile_ids()[0], tmp_path)
+    model, _, _ = _model_for(path)
+    coeffs = write_model(model, tmp_path / "c.json")
+    with NeonTile(path) as t:
+        terms = write_tile_terms(t, tmp_path / "terms.npz", KernelShape.of(model))
+        keys, code, stored = read_tile_terms(terms, t, KernelShape.of(model))
+        geo = t.read_geometry()
+        assert code.shape == (30, 30) and stored.shape == (4, 30, 30)
+        assert [f for f, _ in keys] == [geo.lines[v].file for v in sorted(geo.lines)]
+        assert (code >= 0).sum() == (geo.line >= 0).sum()
+        bands = tile_correction(t, coeffs).bands_to_read(range(t.meta.bands))
+        raw = t.read_bands(bands)
+        by_geometry = tile_correction(t, coeffs)(slice(0, 30), slice(0, 30), bands, raw, t.meta.bands)
+        corr = tile_correction(t, [coeffs, terms])
+        assert corr._stored is not None
+        for rows in (slice(0, 30), slice(3, 11)):
+            np.testing.assert_array_equal(corr(rows, slice(0, 30), bands, raw[rows], t.meta.bands), by_geometry[rows])
+        assert np.mean(by_geometry != raw[..., : t.meta.bands]) > 0.5
+        other = write_tile_terms(t, tmp_path / "other.npz", KernelShape(geometric="li_sparse_r"))
+        with caplog.at_level("WARNING"):
+            fallback = tile_correction(t, [coeffs, other])
+        assert fallback._stored is None
+        assert "li_sparse_r" in caplog.text and "computed from" in caplog.text
+        np.testing.assert_array_equal(fallback(slice(0, 30), slice(0, 30), bands, raw, t.meta.bands), by_geometry)
+
+
+def test_few_bands_looked_up_per_pixel_match_the_sorted_runs(tmp_path, monkeypatch):
+    """Few bands (ndvi_tile's two) take the direct path (each pixel's coefficients looked up, no
+    sort): the same digital numbers as the sorted runs but for float32 rounding (at most 1 DN,
+    rarely)."""
+    import aopflow.brdf.apply as apply
+
+    spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
+    path = write_tile(spec, spec.tile_ids()[0], tmp_path)
+    model, _, _ = _model_for(path)
+    coeffs = write_model(model, tmp_path / "c.json")
+    with NeonTile(path) as t:
+        corr = tile_correction(t, coeffs)
+        keep = [5, 20, 40]
+        bands = corr.bands_to_read(keep)
+        raw = t.read_bands(bands)
+        assert len(keep) <= apply.DIRECT_BANDS
+        direct = corr(slice(0, 30), slice(0, 30), bands, raw, len(keep))
+        monkeypatch.setattr(apply, "DIRECT_BANDS", 0)
+        corr = tile_correction(t, coeffs)
+        runs = corr(slice(0, 30), slice(0, 30), bands, raw, len(keep))
+    diff = np.abs(direct.astype(np.int32) - runs.astype(np.int32))
+    assert diff.max() <= 1 and np.mean(diff > 0) < 0.01
+    assert np.mean(runs != raw[..., : len(keep)]) > 0.5
+
+
+def test_sampling_job_writes_the_tiles_terms(tmp_path):
+    """sample_tile with the BRDF sample also writes the tile's terms from the same geometry
+    read; without a terms path it writes none."""
+    from aopflow.brdf.apply import KernelShape, read_tile_terms
+    from aopflow.stages.spectral import sample_tile
+
+    spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
+    tid = spec.tile_ids()[0]
+    path = write_tile(spec, tid, tmp_path)
+    sample_tile(path, tmp_path / "s.npz", tile_id=tid, n_samples=100, brdf_samples=200,
+                brdf_geometric="li_sparse_r", brdf_terms_path=tmp_path / "t.npz")
+    with NeonTile(path) as t:
+        keys, code, terms = read_tile_terms(tmp_path / "t.npz", t, KernelShape(geometric="li_sparse_r"))
+        assert read_tile_terms(tmp_path / "t.npz", t, KernelShape()) is None
+    with np.load(tmp_path / "s.npz") as s:
+        assert [f for f, _ in keys] == s["line_files"].tolist()
+    assert np.isfinite(terms).all() and np.abs(terms[1]).max() > 0
+    sample_tile(path, tmp_path / "s2.npz", tile_id=tid, n_samples=100, brdf_samples=200)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["s.npz", "s2.npz", "t.npz"]

@@ -44,6 +44,11 @@ from aopflow.errors import InputDataError
 
 #: The closed range every valid NDVI value lies in.
 NDVI_RANGE = (-1.0, 1.0)
+#: The red and near-infrared wavelengths (nm) of the NDVI by default (config ``ndvi.red_nm``,
+#: ``ndvi.nir_nm``): the AOP band nearest each is used, for the NDVI product and for the BRDF
+#: correction's NDVI bins alike.
+RED_NM = 660.0
+NIR_NM = 860.0
 
 
 def normalized_difference(a, b, *, nodata: float = math.nan) -> np.ndarray:

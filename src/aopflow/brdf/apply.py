@@ -32,24 +32,36 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
-from aopflow.brdf.kernels import kernels_deg
+from aopflow.brdf.kernels import NEON_BR, NEON_HB, kernels_deg
 from aopflow.brdf.model import BrdfModel, read_model
 from aopflow.brdf.topo import MIN_COS_I, cos_flat, cos_incidence
+from aopflow.errors import InputDataError
+from aopflow.io import atomic_path
 from aopflow.ndvi import normalized_difference
 from aopflow.neon.reader import BlockCorrection, NeonTile
 
 log = logging.getLogger(__name__)
 
+#: Format of the tile terms files (:func:`write_tile_terms`).
+TERMS_FORMAT = 1
 #: Pixels per piece of a run: 512 x 400 bands x 4 B = 0.8 MB of float32 per temporary.
 PIECE = 512
 #: Pixels per piece of the per-pixel kernels (float32 temporaries of 64 KB).
 KERNEL_PIECE = 16384
+#: At most this many bands read: each pixel's coefficients are looked up directly (no sort of
+#: the pixels by line and bin; ``ndvi_tile``'s and the index jobs' few bands).
+DIRECT_BANDS = 8
+#: Values (pixels x bands) per piece of the direct path.
+DIRECT_PIECE = 1 << 16
 
 
 @dataclass
@@ -64,6 +76,20 @@ class PixelTerms:
     cf: np.ndarray
     ci: np.ndarray
     lines: list[tuple[int, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class KernelShape:
+    """What the per-pixel kernels depend on besides the angles: the Li form and its crown
+    shape (a :class:`BrdfModel` has the same three attributes)."""
+
+    geometric: str = "li_sparse"
+    br: float = NEON_BR
+    hb: float = NEON_HB
+
+    @classmethod
+    def of(cls, model) -> KernelShape:
+        return cls(str(model.geometric), float(model.br), float(model.hb))
 
 
 class Corrector:
@@ -93,6 +119,19 @@ class Corrector:
             den = np.stack([iso, step(iso), vol, step(vol), geo, step(geo)], axis=1).astype(np.float32)
             num = np.stack([nadir, step(nadir)], axis=1).astype(np.float32)
             self._groups.append((np.asarray(g.centres, dtype=np.float64), den, num))
+        # Bin rows of every group for the direct path: row gi * nbmax + j + 1 (j = -1: BRDF 1).
+        self.nbmax = max(len(g[0]) for g in self._groups) + 1
+        nbands = self.bmap.size
+        self._den_rows = np.zeros((len(self._groups) * self.nbmax, 6, nbands), dtype=np.float32)
+        self._num_rows = np.zeros((len(self._groups) * self.nbmax, 2, nbands), dtype=np.float32)
+        for gi, (centres, den, num) in enumerate(self._groups):
+            r = gi * self.nbmax
+            self._den_rows[r, 0] = self._num_rows[r, 0] = 1.0
+            self._den_rows[r + 1 : r + 1 + len(centres)] = den
+            self._num_rows[r + 1 : r + 1 + len(centres)] = num
+        # Per band: (6, rows) and (2, rows), contiguous, for 1-D lookups of each pixel's row.
+        self._den_cols = np.ascontiguousarray(self._den_rows.transpose(2, 1, 0))
+        self._num_cols = np.ascontiguousarray(self._num_rows.transpose(2, 1, 0))
 
     # -- per-pixel terms ------------------------------------------------------------------------
     def terms(self, sz, saz, vz, vaz, slope, aspect, line_code, line_keys: Sequence[tuple[str, str]],
@@ -114,16 +153,32 @@ class Corrector:
 
     # -- factors --------------------------------------------------------------------------------
     def _bins(self, gi: int, ndvi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bin index j (-1: BRDF factor 1) and fraction w towards centre j+1."""
-        centres = self._groups[gi][0]
+        """Bin index j (-1: BRDF factor 1) and fraction w towards centre j+1 of float32 ``ndvi``."""
+        centres = self._groups[gi][0].astype(np.float32)
         nb = centres.size
         if nb == 1:
-            j = np.zeros(ndvi.shape, dtype=np.int64)
+            j = np.zeros(ndvi.shape, dtype=np.intp)
             w = np.zeros(ndvi.shape, dtype=np.float32)
         else:
-            j = np.clip(np.searchsorted(centres, ndvi, side="right") - 1, 0, nb - 2)
-            w = np.clip((ndvi - centres[j]) / (centres[j + 1] - centres[j]), 0.0, 1.0).astype(np.float32)
-        j = np.where(np.isfinite(ndvi) & (ndvi >= self.model.ndvi_min), j, -1)
+            if nb <= 100:
+                # j = the inner centres at or below the value (searchsorted - 1, clipped to
+                # [0, nb - 2]), counted by vectorised comparisons: 10x a binary search per pixel.
+                j8 = np.zeros(ndvi.shape, dtype=np.int8)
+                ge = np.empty(ndvi.shape, dtype=bool)
+                for c in centres[1:-1]:
+                    np.greater_equal(ndvi, c, out=ge)
+                    j8 += ge
+                j = j8.astype(np.intp)
+            else:
+                j = np.searchsorted(centres, ndvi, side="right")
+                j -= 1
+                np.clip(j, 0, nb - 2, out=j)
+            w = ndvi - centres.take(j)
+            w /= (centres[1:] - centres[:-1]).take(j)
+            np.clip(w, 0.0, 1.0, out=w)
+        off = ~(ndvi >= self.model.ndvi_min)  # NaN compares False
+        j[off] = -1
+        w[off] = 0.0
         return j, w
 
     def _stacked(self, gi: int, j: int, c: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +200,10 @@ class Corrector:
             hit = self._cache[key] = (c, den, num)
         return hit[1], hit[2]
 
-    def _factor(self, gi: int, j: int, c: np.ndarray | None, w, kv, kg, cf, ci) -> np.ndarray:
-        """Factors (m, B) float32 of m pixels of one line and one bin (j = -1: topo only)."""
+    def _factor(self, gi: int, j: int, c: np.ndarray | None, w, kv, kg, cf, ci, out: np.ndarray | None = None,
+                scratch: np.ndarray | None = None) -> np.ndarray:
+        """Factors (m, B) float32 of m pixels of one line and one bin (j = -1: topo only),
+        into ``out`` (m, B) if given (``scratch``, the same shape, for the denominator)."""
         den, num = self._stacked(gi, j, c)
         if j < 0:
             u = v = np.ones((w.size, 1), dtype=np.float32)
@@ -159,13 +216,22 @@ class Corrector:
             ci = np.where(ci > MIN_COS_I, ci, cf)
             u = np.concatenate([u * ci[:, None], u], axis=1)
             v = np.concatenate([v * cf[:, None], v], axis=1)
-        f = v @ num
-        f /= u @ den
-        return f
+        if out is None:
+            f = v @ num
+            f /= u @ den
+            return f
+        np.matmul(v, num, out=out)
+        np.matmul(u, den, out=scratch)
+        np.divide(out, scratch, out=out)
+        return out
 
-    def correct(self, values: np.ndarray, terms: PixelTerms, ndvi: np.ndarray, keep: int | None = None, *,
-                nodata: float | None = None, threads: int = 1, overwrite: bool = False) -> np.ndarray:
+    def correct(self, values: np.ndarray, terms: PixelTerms, ndvi: np.ndarray | tuple[int, int],
+                keep: int | None = None, *, nodata: float | None = None, threads: int = 1,
+                overwrite: bool = False) -> np.ndarray:
         """Corrected ``values (n, B)`` -> a new ``(n, keep)`` array of the same dtype.
+
+        ``ndvi``: the pixels' NDVI (n,) (:func:`ndvi_of`), or the (red, NIR) columns of
+        ``values`` to compute it from, for the pixels corrected only.
 
         Integers are rounded to nearest (at most 0.5 DN from the exact product) and clipped to
         the dtype; floats are multiplied. Pixels whose first band is ``nodata`` (or NaN), or
@@ -189,76 +255,172 @@ class Corrector:
             if idx.size < ok.size:  # pixels left as they are (no data, no line)
                 out[~ok] = values[~ok, :keep]
         line = terms.line[idx]
-        gidx = np.array([g for g, _ in terms.lines], dtype=np.int64)[line]
-        j = np.empty(idx.size, dtype=np.int64)
-        w = np.empty(idx.size, dtype=np.float32)
-        nd = np.asarray(ndvi, dtype=np.float64)[idx]
+        gtab = np.array([g for g, _ in terms.lines], dtype=np.intp)
+        if isinstance(ndvi, tuple):  # (red, nir) columns: the NDVI of the pixels corrected only
+            r, n = values[idx, ndvi[0]], values[idx, ndvi[1]]
+            nd = normalized_difference(n, r)
+            if nodata is not None and nodata >= 0:  # a negative no-data value is no NDVI already
+                nd[(r == nodata) | (n == nodata)] = np.nan
+        else:
+            nd = np.asarray(ndvi, dtype=np.float32)[idx]
         if len(self._groups) > 1:  # the groups of the lines present (no sort of the pixels)
             present = np.flatnonzero(np.bincount(line, minlength=len(terms.lines)))
-            groups = np.unique([terms.lines[li][0] for li in present.tolist()])
+            groups = np.unique(gtab[present])
         else:
             groups = (0,)
-        for gi in groups:
-            if len(groups) == 1:
-                j[:], w[:] = self._bins(int(gi), nd)
-            else:
+        if len(groups) == 1:
+            gidx = None
+            j, w = self._bins(int(groups[0]), nd)
+        else:
+            gidx = gtab[line]
+            j = np.empty(idx.size, dtype=np.intp)
+            w = np.empty(idx.size, dtype=np.float32)
+            for gi in groups:
                 sel = gidx == gi
                 j[sel], w[sel] = self._bins(int(gi), nd[sel])
-        nbmax = max(len(g[0]) for g in self._groups) + 1
-        key = line.astype(np.int64) * nbmax + (j + 1)
+        if integer:
+            info = np.iinfo(values.dtype)
+            lo, hi = info.min, info.max
+        else:
+            lo = hi = None
+        fix = integer and nodata is not None and lo <= nodata <= hi
+        finish = _Finish(values, out, keep, lo, hi, nodata if fix else None)
+        if keep <= DIRECT_BANDS:
+            tasks = self._direct_tasks(terms, idx, line, int(groups[0]) if gidx is None else gidx, j, w, finish)
+        else:
+            tasks = self._sorted_tasks(terms, idx, line, j, w, finish)
+        if threads > 1 and len(tasks) > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(lambda t: t(), tasks))
+        else:
+            for t in tasks:
+                t()
+        return out
+
+    def _sorted_tasks(self, terms: PixelTerms, idx, line, j, w, finish: _Finish) -> list:
+        """Tasks correcting the pixels ``idx`` in runs of one (line, bin) each, in pieces: per
+        piece one matrix product each for the factors' numerator and denominator."""
+        nbmax = self.nbmax
+        key = line.astype(np.intp) * nbmax + (j + 1)
         nkeys = len(terms.lines) * nbmax
         # Small integer keys: a stable radix sort (int16) and counts instead of a comparison sort.
         order = np.argsort(key.astype(np.int16) if nkeys < 2**15 else key, kind="stable")
         counts = np.bincount(key, minlength=nkeys)
         ends = np.cumsum(counts)
-        if integer:
-            info = np.iinfo(values.dtype)
-            lo, hi = info.min, info.max
+        keep = finish.keep
         # Pieces of about PIECE x 400 values (cache-sized temporaries), more pixels when few bands.
         piece = min(max(PIECE, PIECE * 400 // max(keep, 1)), 8 * PIECE)
-        tasks = []
-        for k in np.flatnonzero(counts).tolist():
-            b1 = int(ends[k])
-            for a in range(b1 - int(counts[k]), b1, piece):
-                tasks.append((k, a, min(a + piece, b1)))
         topo = self.model.topo
-        fix = integer and nodata is not None and lo <= nodata <= hi
+        local = threading.local()  # per thread: buffers of one piece, reused (no fresh pages per piece)
 
-        def run(task):
-            k, a, b = task
+        def run(k, a, b):
             li, jj = divmod(k, nbmax)
             jj -= 1
             q = order[a:b]
             p = idx[q]
             gi, c = terms.lines[li]
             if jj < 0 and not topo:  # below ndvi_min without topography: unchanged
-                if out is not values:
-                    out[p] = values[p, :keep]
+                finish.unchanged(p)
                 return
-            f = self._factor(gi, jj, c if topo else None, w[q], terms.kv[p], terms.kg[p], terms.cf[p], terms.ci[p])
-            x = np.take(values, p, axis=0)
-            f *= (x[:, :keep] if keep < x.shape[1] else x).astype(np.float32)
-            if integer:
-                np.rint(f, out=f)
-                mn, mx = f.min(), f.max()
-                if mn < lo or mx > hi:
-                    np.clip(f, lo, hi, out=f)
-                if fix and mn <= nodata:
-                    f[f == nodata] = nodata + (1 if nodata < hi else -1)
-            out[p] = f
+            if not hasattr(local, "f"):
+                local.f, local.d = (np.empty((piece, keep), dtype=np.float32) for _ in range(2))
+                local.x = np.empty((piece, finish.values.shape[1]), dtype=finish.values.dtype)
+            m = b - a
+            f = self._factor(gi, jj, c if topo else None, w[q], terms.kv[p], terms.kg[p], terms.cf[p], terms.ci[p],
+                             local.f[:m], local.d[:m])
+            finish(p, f, local.x[:m], local.d[:m])
 
-        if threads > 1 and len(tasks) > 1:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                list(pool.map(run, tasks))
+        tasks = []
+        for k in np.flatnonzero(counts).tolist():
+            b1 = int(ends[k])
+            for a in range(b1 - int(counts[k]), b1, piece):
+                tasks.append(partial(run, k, a, min(a + piece, b1)))
+        return tasks
+
+    def _direct_tasks(self, terms: PixelTerms, idx, line, gidx, j, w, finish: _Finish) -> list:
+        """Tasks correcting the pixels ``idx`` in their order, in pieces, each pixel's
+        coefficients looked up by its (group, bin) (few bands: no sort, no runs)."""
+        keep = finish.keep
+        row = gidx * self.nbmax + (j + 1)  # gidx: per pixel, or the one group
+        topo = self.model.topo
+        ctab = np.stack([c for _, c in terms.lines], axis=1) if topo and terms.lines else None  # (B, lines)
+        piece = max(256, DIRECT_PIECE // max(keep, 1))
+
+        def run(a, b):
+            p = idx[a:b]
+            r = row[a:b]
+            ww, kv, kg = w[a:b], terms.kv[p], terms.kg[p]
+            if topo:
+                # SCS+C (cos ts cos s + C) / (cos i + C); facing away from the sun: cos i = cos ts cos s.
+                lc = line[a:b]
+                cf, ci = terms.cf[p], terms.ci[p]
+                ci = np.where(ci > MIN_COS_I, ci, cf)
+            f = np.empty((keep, b - a), dtype=np.float32)  # band-major: 1-D lookups and products
+            t = np.empty(b - a, dtype=np.float32)
+            for k in range(keep):
+                den, num = self._den_cols[k], self._num_cols[k]  # (6, rows), (2, rows)
+                d = den[1].take(r)
+                d *= ww
+                d += den[0].take(r)
+                np.multiply(den[3].take(r), ww, out=t)
+                t += den[2].take(r)
+                t *= kv
+                d += t
+                np.multiply(den[5].take(r), ww, out=t)
+                t += den[4].take(r)
+                t *= kg
+                d += t
+                fk = f[k]
+                np.multiply(num[1].take(r), ww, out=fk)
+                fk += num[0].take(r)
+                if topo:
+                    c = ctab[k].take(lc)
+                    np.add(c, ci, out=t)
+                    d *= t
+                    c += cf
+                    fk *= c
+                fk /= d
+            finish(p, f.T)
+
+        return [partial(run, a, min(a + piece, idx.size)) for a in range(0, idx.size, piece)]
+
+
+class _Finish:
+    """The last step of a piece: the corrected values ``values[p, :keep] * f`` written to
+    ``out[p]``, rounded and clipped to the type (integers, never the no-data value ``nodata``)."""
+
+    def __init__(self, values: np.ndarray, out: np.ndarray, keep: int, lo, hi, nodata):
+        self.values, self.out, self.keep, self.lo, self.hi, self.nodata = values, out, keep, lo, hi, nodata
+
+    def unchanged(self, p: np.ndarray) -> None:
+        if self.out is not self.values:
+            self.out[p] = self.values[p, : self.keep]
+
+    def __call__(self, p: np.ndarray, f: np.ndarray, x: np.ndarray | None = None, xf: np.ndarray | None = None) -> None:
+        """``f`` (m, keep) float32 factors of pixels ``p``; overwritten. ``x`` (m, B) of the
+        values' type and ``xf`` (m, keep) float32: scratch buffers, if the caller has them."""
+        x = np.take(self.values, p, axis=0, out=x)
+        x = x[:, : self.keep] if self.keep < x.shape[1] else x
+        if xf is None:
+            f *= x.astype(np.float32)
         else:
-            for t in tasks:
-                run(t)
-        return out
+            np.copyto(xf, x, casting="unsafe")  # float64 values: as astype does
+            f *= xf
+        if self.lo is not None:
+            lo, hi, nodata = self.lo, self.hi, self.nodata
+            np.rint(f, out=f)
+            mn, mx = f.min(), f.max()
+            if mn < lo or mx > hi:
+                np.clip(f, lo, hi, out=f)
+            if nodata is not None and mn <= nodata:
+                f[f == nodata] = nodata + (1 if nodata < hi else -1)
+        self.out[p] = f
 
 
-def pixel_kernels(model: BrdfModel, sz, saz, vz, vaz, slope, aspect):
+def pixel_kernels(model: BrdfModel | KernelShape, sz, saz, vz, vaz, slope, aspect):
     """Per-pixel ``(K_vol, K_geo, cos ts cos s, cos i)`` float32 (NaN -> 0) and a mask of the
-    pixels whose angles are not all finite, from angles in degrees."""
+    pixels whose angles are not all finite, from angles in degrees; ``model``: the kernels'
+    shape (``geometric``, ``br``, ``hb``)."""
     f32 = np.float32
     sz, saz, vz, vaz, slope, aspect = (np.asarray(a, dtype=f32) for a in (sz, saz, vz, vaz, slope, aspect))
     kv, kg = kernels_deg(sz, saz, vz, vaz, geometric=model.geometric, br=model.br, hb=model.hb, dtype=f32)
@@ -279,31 +441,32 @@ class TileCorrection(BlockCorrection):
     block (in the thread that corrects it, while in cache), and each block read is corrected in
     its digital numbers; red and NIR (for the NDVI bins) are read with every block."""
 
-    def __init__(self, model: BrdfModel, tile: NeonTile, *, background: bool = False):
+    def __init__(self, model: BrdfModel, tile: NeonTile, *, background: bool = False,
+                 terms_path: str | os.PathLike | None = None):
         self.model, self.meta, self.threads = model, tile.meta, tile.threads
         self.extra_bands = tuple(tile.meta.nearest_bands([model.red_nm, model.nir_nm]))
         self._correctors: dict[tuple[int, ...], tuple[Corrector, list]] = {}
         self._loaded = None
+        self._stored = None  # (code (rows, cols) int32, terms (4, rows, cols) float32) of a terms file
         if background:  # read while the caller starts reading the cube; the first block waits
             pool = ThreadPoolExecutor(max_workers=1)
-            self._loaded = pool.submit(self._load, tile)
+            self._loaded = pool.submit(self._load, tile, terms_path)
             pool.shutdown(wait=False)
         else:
-            self._load(tile)
+            self._load(tile, terms_path)
 
-    def _load(self, tile: NeonTile) -> None:
-        """The tile's geometry: line codes and angles (2-D), once."""
-        geom = tile.read_geometry()
-        values = sorted(geom.lines)
-        self.line_keys = [(geom.lines[v].file, geom.lines[v].date) for v in values]
-        code = np.full(geom.line.shape, -1, dtype=np.int32)
-        for i, v in enumerate(values):
-            code[geom.line == v] = i
-        self._code = code
-        self._angles = tuple(np.asarray(a, dtype=np.float32) for a in (
-            geom.solar_zenith, geom.solar_azimuth, geom.view_zenith, geom.view_azimuth, geom.slope, geom.aspect))
-        log.info("%s: BRDF/topographic correction of %d flight lines (%s), groups %s", tile.meta.path.name,
-                 len(values), ", ".join(f for f, _ in self.line_keys), sorted(self.model.groups))
+    def _load(self, tile: NeonTile, terms_path: str | os.PathLike | None = None) -> None:
+        """The tile's per-pixel terms from its terms file (:func:`write_tile_terms`), or else
+        its geometry (line codes and angles, 2-D; the terms are then computed per block)."""
+        stored = read_tile_terms(terms_path, tile, KernelShape.of(self.model)) if terms_path else None
+        if stored is not None:
+            self.line_keys, code, terms = stored
+            self._stored = (code, terms)
+        else:
+            self.line_keys, self._code, self._angles = geometry_arrays(tile.read_geometry())
+        log.info("%s: BRDF/topographic correction of %d flight lines (%s), groups %s%s", tile.meta.path.name,
+                 len(self.line_keys), ", ".join(f for f, _ in self.line_keys), sorted(self.model.groups),
+                 f", per-pixel terms from {Path(terms_path).name}" if stored is not None else "")
 
     def wait(self) -> TileCorrection:
         """Wait for the tile's geometry (read in the background); raises what reading raised."""
@@ -324,21 +487,14 @@ class TileCorrection(BlockCorrection):
         return self._correctors[bands]
 
     def terms(self, rows: slice, cols: slice, table: list) -> PixelTerms:
-        """The :class:`PixelTerms` of the pixels of a window (row-major), from the tile's
-        angles; pixels without a line are not corrected and get no kernels."""
+        """The :class:`PixelTerms` of the pixels of a window (row-major): views of the terms
+        file's arrays, or computed from the tile's angles; pixels without a line are not
+        corrected and get no kernels."""
         win = (rows, cols)
-        code = np.array(self._code[win], dtype=np.int32).ravel()
-        n = code.size
-        kv, kg, cf, ci = (np.zeros(n, dtype=np.float32) for _ in range(4))
-        has = np.flatnonzero(code >= 0)
-        angles = [a[win].ravel() for a in self._angles]
-        for a in range(0, has.size, KERNEL_PIECE):  # pieces whose temporaries stay in cache
-            sel = has[a : a + KERNEL_PIECE]
-            k = pixel_kernels(self.model, *(x[sel] for x in angles))
-            code[sel[k[4]]] = -1
-            for dst, src in zip((kv, kg, cf, ci), k[:4]):
-                dst[sel] = src
-        return PixelTerms(code, kv, kg, cf, ci, table)
+        if self._stored is not None:
+            code, terms = self._stored
+            return PixelTerms(code[win].ravel(), *(t[win].ravel() for t in terms), table)
+        return PixelTerms(*window_terms(KernelShape.of(self.model), self._code, self._angles, win), table)
 
     def __call__(self, rows: slice, cols: slice, bands: Sequence[int], raw: np.ndarray, keep: int, *,
                  overwrite: bool = False) -> np.ndarray:
@@ -350,28 +506,131 @@ class TileCorrection(BlockCorrection):
         terms = self.terms(rows, cols, table)
         flat = np.ascontiguousarray(raw).reshape(nr * nc, nb)
         red, nir = (bands.index(b) for b in self.extra_bands)
-        ndvi = ndvi_of(flat, red, nir, self.meta.nodata)
-        out = corrector.correct(flat, terms, ndvi, keep, nodata=self.meta.nodata, threads=self.threads,
+        out = corrector.correct(flat, terms, (red, nir), keep, nodata=self.meta.nodata, threads=self.threads,
                                 overwrite=overwrite or not np.may_share_memory(flat, raw))  # or our copy
         return out.reshape(nr, nc, keep)
 
 
-def tile_correction(tile: NeonTile, coefficients: str | os.PathLike | None,
-                    threads: int | None = None, *, background: bool = False) -> TileCorrection | None:
-    """The correction of ``tile`` by the model in ``coefficients`` (None: no correction), for
-    a caller that applies it to its blocks itself (``threads``: its own, default the tile's;
-    ``background``: the geometry is read in a thread while the caller goes on, see
-    :meth:`TileCorrection.wait`)."""
-    if not coefficients:
+def geometry_arrays(geom) -> tuple[list[tuple[str, str]], np.ndarray, tuple[np.ndarray, ...]]:
+    """From a :class:`~aopflow.neon.geometry.TileGeometry`: the line keys [(file, date)] in
+    order of their ``Data_Selection_Index`` values, each pixel's code into them (int32, -1 no
+    line) and its six angles (float32, degrees: solar zenith/azimuth, view zenith/azimuth,
+    slope, aspect)."""
+    values = sorted(geom.lines)
+    keys = [(geom.lines[v].file, geom.lines[v].date) for v in values]
+    code = np.full(geom.line.shape, -1, dtype=np.int32)
+    for i, v in enumerate(values):
+        code[geom.line == v] = i
+    angles = tuple(np.asarray(a, dtype=np.float32) for a in (
+        geom.solar_zenith, geom.solar_azimuth, geom.view_zenith, geom.view_azimuth, geom.slope, geom.aspect))
+    return keys, code, angles
+
+
+def window_terms(shape: KernelShape, code: np.ndarray, angles: Sequence[np.ndarray], win) -> tuple[np.ndarray, ...]:
+    """``(line code, K_vol, K_geo, cos ts cos s, cos i)`` (n,) of the pixels of window ``win``
+    (row-major) of a tile's 2-D ``code`` and ``angles``: kernels only for pixels with a line,
+    in cache-sized pieces; a pixel whose angles are not all finite gets code -1."""
+    code = np.array(code[win], dtype=np.int32).ravel()
+    n = code.size
+    kv, kg, cf, ci = (np.zeros(n, dtype=np.float32) for _ in range(4))
+    has = np.flatnonzero(code >= 0)
+    flat = [a[win].ravel() for a in angles]
+    for a in range(0, has.size, KERNEL_PIECE):  # pieces whose temporaries stay in cache
+        sel = has[a : a + KERNEL_PIECE]
+        k = pixel_kernels(shape, *(x[sel] for x in flat))
+        code[sel[k[4]]] = -1
+        for dst, src in zip((kv, kg, cf, ci), k[:4]):
+            dst[sel] = src
+    return code, kv, kg, cf, ci
+
+
+def write_tile_terms(tile: NeonTile, path: str | os.PathLike, shape: KernelShape = KernelShape(),
+                     geom=None) -> Path:
+    """Write a tile's per-pixel correction terms (``.npz``): ``code`` (rows, cols) int16 (the
+    pixel's line, -1 none), ``terms`` (4, rows, cols) float32 (K_vol, K_geo, cos ts cos s,
+    cos i), the lines' ``line_files``/``line_dates``, the kernel ``shape`` and the tile's file
+    name. They depend on the tile's geometry and ``shape`` only, not on the fitted
+    coefficients: the sampling job, which reads the geometry for the fit's sample, writes
+    them, and every job that corrects the tile loads them instead of reading the geometry
+    and computing the kernels again. ``geom``: the tile's geometry, if already read."""
+    keys, code, angles = geometry_arrays(geom if geom is not None else tile.read_geometry())
+    c, kv, kg, cf, ci = window_terms(shape, code, angles, (slice(None), slice(None)))
+    rows, cols = code.shape
+    if len(keys) >= 2**15:
+        raise InputDataError(f"{tile.meta.path.name}: {len(keys)} flight lines; at most 32767 are supported.")
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, format=TERMS_FORMAT, code=c.astype(np.int16).reshape(rows, cols),
+                     terms=np.stack([kv, kg, cf, ci]).reshape(4, rows, cols),
+                     line_files=np.array([f for f, _ in keys], dtype=str),
+                     line_dates=np.array([d for _, d in keys], dtype=str),
+                     geometric=shape.geometric, br=shape.br, hb=shape.hb, tile=tile.meta.path.name)
+    return Path(path)
+
+
+def read_tile_terms(path: str | os.PathLike, tile: NeonTile, shape: KernelShape):
+    """``(line keys, code (rows, cols) int32, terms (4, rows, cols) float32)`` from a file of
+    :func:`write_tile_terms` for ``tile`` with kernels of ``shape``; None (with a warning)
+    when the file was written for another tile, grid or kernel shape, so that the caller
+    computes the terms from the geometry instead."""
+    path = Path(path)
+    try:
+        with np.load(path) as z:
+            fmt, name = int(z["format"]), str(z["tile"])
+            got = KernelShape(str(z["geometric"]), float(z["br"]), float(z["hb"]))
+            code, terms = z["code"], z["terms"]
+            keys = list(zip(z["line_files"].tolist(), z["line_dates"].tolist()))
+    except (OSError, KeyError, ValueError) as e:
+        raise InputDataError(f"{path}: not a readable BRDF terms file ({e}); delete it and rerun the "
+                             "workflow (the sampling job writes it).") from None
+    meta = tile.meta
+    why = None
+    if fmt != TERMS_FORMAT:
+        why = f"format {fmt}, expected {TERMS_FORMAT}"
+    elif name != meta.path.name:
+        why = f"written for {name}"
+    elif code.shape != (meta.rows, meta.cols) or terms.shape != (4, meta.rows, meta.cols):
+        why = f"grid {code.shape}, the tile's is {(meta.rows, meta.cols)}"
+    elif got != shape:
+        why = f"kernels {got}, the coefficients' are {shape}"
+    if why is not None:
+        log.warning("%s: %s; the terms are computed from %s's geometry instead", path, why, meta.path.name)
         return None
-    corr = TileCorrection(read_model(coefficients), tile, background=background)
+    return keys, code.astype(np.int32), terms
+
+
+def tile_correction(tile: NeonTile, coefficients, threads: int | None = None, *,
+                    background: bool = False) -> TileCorrection | None:
+    """The correction of ``tile`` by the model in ``coefficients`` (None or empty: no
+    correction), for a caller that applies it to its blocks itself (``threads``: its own,
+    default the tile's; ``background``: the geometry is read in a thread while the caller
+    goes on, see :meth:`TileCorrection.wait`). ``coefficients``: the model's ``.json``, or
+    a list of it and the tile's terms file (``.npz``, :func:`write_tile_terms`), as the
+    workflow's rules give them."""
+    model_path, terms_path = correction_inputs(coefficients)
+    if model_path is None:
+        return None
+    corr = TileCorrection(read_model(model_path), tile, background=background, terms_path=terms_path)
     if threads is not None:
         corr.threads = int(threads)
     return corr
 
 
-def attach(tile: NeonTile, coefficients: str | os.PathLike | None) -> TileCorrection | None:
-    """Correct every later read of ``tile`` with the model in ``coefficients`` (None: none)."""
+def correction_inputs(paths) -> tuple[Path | None, Path | None]:
+    """(coefficients ``.json``, tile terms ``.npz`` or None) from one path or a list of them."""
+    if not paths:
+        return None, None
+    items = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else list(paths))]
+    terms = [p for p in items if p.suffix == ".npz"]
+    model = [p for p in items if p.suffix != ".npz"]
+    if len(model) != 1 or len(terms) > 1:
+        raise ValueError(f"expected the BRDF coefficients and at most one tile terms file; got {[str(p) for p in items]}")
+    return model[0], (terms[0] if terms else None)
+
+
+def attach(tile: NeonTile, coefficients) -> TileCorrection | None:
+    """Correct every later read of ``tile`` with the model in ``coefficients`` (None: none;
+    or the model and the tile's terms file, see :func:`tile_correction`)."""
     corr = tile_correction(tile, coefficients)
     if corr is not None:
         tile.set_correction(corr)

@@ -26,6 +26,7 @@ import numpy as np
 
 from aopflow.brdf.apply import ndvi_of, pixel_kernels
 from aopflow.brdf.model import BrdfModel, Group, Line
+from aopflow.ndvi import NIR_NM, RED_NM
 from aopflow.brdf.topo import C_NONE, MIN_COS_I, fit_c, scsc_factor
 from aopflow.errors import SiteError
 
@@ -128,8 +129,8 @@ def kernel_ols(kv: np.ndarray, kg: np.ndarray, rho: np.ndarray, chunk: int = 200
 
 def fit_model(s: SampleSet, *, group_by: str = "day", topo: bool = True, n_bins: int = 18, min_samples: int = 2000,
               solar_zenith: float | None = None, geometric: str = "li_sparse", ndvi_min: float = 0.1,
-              dark_nir: float = 0.05, max_slope: float = 40.0, wqi_max: int = 2, red_nm: float = 660.0,
-              nir_nm: float = 850.0, nonnegative: bool = True) -> BrdfModel:
+              dark_nir: float = 0.05, max_slope: float = 40.0, wqi_max: int = 2, red_nm: float = RED_NM,
+              nir_nm: float = NIR_NM, nonnegative: bool = True) -> BrdfModel:
     """The site's :class:`BrdfModel` from its pooled samples (see the module docstring)."""
     if group_by not in GROUPINGS:
         raise ValueError(f"Unknown method {group_by!r} for brdf.group; must be one of {sorted(GROUPINGS)}")

@@ -13,6 +13,7 @@ import numpy as np
 
 from aopflow.errors import ConfigError
 from aopflow.io import atomic_path
+from aopflow.ndvi import NIR_NM, RED_NM
 
 #: Format version of coefficients.json.
 FORMAT = 1
@@ -66,8 +67,8 @@ class BrdfModel:
     group_by: str = "day"
     topo: bool = True
     ndvi_min: float = 0.1
-    red_nm: float = 660.0
-    nir_nm: float = 850.0
+    red_nm: float = RED_NM
+    nir_nm: float = NIR_NM
     info: dict = field(default_factory=dict)
 
     def line_params(self, file: str, date: str, tile: str = "") -> tuple[str, np.ndarray]:

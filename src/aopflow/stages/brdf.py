@@ -17,6 +17,7 @@ from aopflow.brdf.fit import SampleSet, fit_model, merge_line_tables
 from aopflow.brdf.model import BrdfModel, write_model
 from aopflow.errors import SiteError
 from aopflow.io import write_png
+from aopflow.ndvi import NIR_NM, RED_NM
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,8 @@ def brdf_fit(
     dark_nir: float = 0.05,
     max_slope: float = 40.0,
     wqi_max: int = 2,
-    red_nm: float = 660.0,
-    nir_nm: float = 850.0,
+    red_nm: float = RED_NM,
+    nir_nm: float = NIR_NM,
     nonnegative: bool = True,
 ) -> Path:
     """Fit the site's model from its tiles' samples -> ``out_json`` and ``figure_path``."""

@@ -92,7 +92,7 @@ def reflectance_to_geotiff(
     clean: dict | None = None,
     tile_id: str | None = None,
     threads: int = 1,
-    brdf: str | os.PathLike | None = None,
+    brdf: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
 ) -> Path:
     """Write the cleaned reflectance cube as a multiband GeoTIFF, streamed in row blocks.
 

@@ -128,7 +128,7 @@ def read_used_stems(stems_csv: str | os.PathLike) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- training pixels
 def species_training(h5_path: str | os.PathLike, stems_csv: str | os.PathLike, out_path: str | os.PathLike, *,
                      tile_id: str, clean: Mapping | None = None, overlap: str = "taller",
-                     threads: int = 1, brdf: str | os.PathLike | None = None) -> Path:
+                     threads: int = 1, brdf: str | os.PathLike | Sequence[str | os.PathLike] | None = None) -> Path:
     """Cleaned reflectance of every used crown's pixels in one tile, read once -> ``.npz``
     (BRDF-corrected as read with ``brdf``, the site's coefficients).
 
@@ -246,7 +246,7 @@ def species_model(training: Sequence[str | os.PathLike], stems_csv: str | os.Pat
 def species_predict(h5_path: str | os.PathLike, model_path: str | os.PathLike, *, species_path: str | os.PathLike,
                     probability_path: str | os.PathLike, tile_id: str, min_probability: float | None = None,
                     threads: int = 1, block_mb: float = 32.0,
-                    brdf: str | os.PathLike | None = None) -> dict[str, Path]:
+                    brdf: str | os.PathLike | Sequence[str | os.PathLike] | None = None) -> dict[str, Path]:
     """Class (uint8: code of ``classes.csv``, 0 unclassified, 255 no data) and its probability
     (float32, NaN no data) of every pixel of a tile, read once in row blocks of the model's bands."""
     import joblib

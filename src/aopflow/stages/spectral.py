@@ -14,20 +14,20 @@ import numbers
 import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from threadpoolctl import threadpool_limits
 
-from aopflow.brdf.apply import attach, correct_spectra, tile_correction
+from aopflow.brdf.apply import KernelShape, attach, correct_spectra, tile_correction, write_tile_terms
 from aopflow.brdf.model import read_model
 from aopflow.candidates import SkewerCandidates, StreamingSample
 from aopflow.clean import CleanSpec, tile_good_bands, valid_mask
 from aopflow.errors import ConfigError, SiteError
 from aopflow.io import atomic_path
-from aopflow.ndvi import normalized_difference
+from aopflow.ndvi import NIR_NM, RED_NM, normalized_difference
 from aopflow.neon.reader import NeonTile, check_tile_in_cell
 from aopflow.products import CLASS_NODATA
 from aopflow.raster import write_geotiff
@@ -60,6 +60,8 @@ def sample_tile(
     seed: int = 0,
     threads: int = 1,
     brdf_samples: int = 0,
+    brdf_geometric: str = "li_sparse",
+    brdf_terms_path: str | os.PathLike | None = None,
 ) -> Path:
     """Sample a tile's valid, cleaned pixels and find its candidate-pure pixels -> ``.npz``.
 
@@ -85,6 +87,11 @@ def sample_tile(
     ``brdf_wqi`` (m,) codes; and the geometry and line of the endmember pixels and candidates
     (``pixels_geometry``, ``pixels_line``, ``candidates_geometry``, ``candidates_line``), so the
     site endmembers can be drawn from corrected spectra without a second read.
+
+    With ``brdf_terms_path`` (and ``brdf_samples``), the tile's per-pixel correction terms
+    (kernels of the ``brdf_geometric`` form, incidence terms, lines) are written there from
+    the same geometry read (:func:`aopflow.brdf.apply.write_tile_terms`): the jobs that
+    correct the tile load them instead of reading its geometry and computing them again.
     """
     spec = CleanSpec.from_config(clean)
     for key, value in (("endmembers.sample_size", n_samples), ("endmembers.candidates", n_candidates)):
@@ -102,19 +109,28 @@ def sample_tile(
         # With a library neither is asked for: then only the band set is needed, not the cube.
         read = n_samples > 0 or n_candidates > 0 or brdf_samples > 0
         blocks = tile.iter_blocks(bands) if read else iter(())
-        # BLAS stays single-threaded: the rule gives this job one core.
-        with threadpool_limits(limits=1):
-            for sl, raw in blocks:
-                # No-data is screened on the skewers' bands only (a pass over every band would
-                # cost more than the skewers); NEON marks a pixel no-data in all its bands, and
-                # a kept pixel with a no-data band elsewhere is dropped when its spectrum is read.
-                valid = valid_mask(raw, meta.nodata, bands=skewers.sel)
-                first = sl.start * meta.cols
-                sample.update(raw, valid, first)
-                skewers.update(raw, valid, first)
-                if brdf_sample is not None:
-                    brdf_sample.update(raw, valid, first)
-        extra = _brdf_sample_arrays(tile, brdf_sample, sample, skewers) if brdf_sample is not None else {}
+        # The geometry (and the tile's terms file) in a thread while the cube is read.
+        geometry = _background(_geometry_and_terms, tile, brdf_terms_path, brdf_geometric) if brdf_sample else None
+        try:
+            # BLAS stays single-threaded: the rule gives this job one core.
+            with threadpool_limits(limits=1):
+                for sl, raw in blocks:
+                    # No-data is screened on the skewers' bands only (a pass over every band would
+                    # cost more than the skewers); NEON marks a pixel no-data in all its bands, and
+                    # a kept pixel with a no-data band elsewhere is dropped when its spectrum is read.
+                    valid = valid_mask(raw, meta.nodata, bands=skewers.sel)
+                    first = sl.start * meta.cols
+                    sample.update(raw, valid, first)
+                    skewers.update(raw, valid, first)
+                    if brdf_sample is not None:
+                        brdf_sample.update(raw, valid, first)
+        except BaseException:
+            if geometry is not None:
+                geometry.exception()  # the tile stays open until the thread is done
+            raise
+        extra = {}
+        if geometry is not None:
+            extra = _brdf_sample_arrays(tile, geometry.result(), brdf_sample, sample, skewers)
     pixels, pos = sample.result()
     cand, cpos = skewers.result()
     rows, cols = np.divmod(pos, meta.cols)
@@ -130,10 +146,26 @@ def sample_tile(
     return Path(out_path)
 
 
-def _brdf_sample_arrays(tile: NeonTile, brdf_sample: StreamingSample, sample: StreamingSample,
-                        skewers: SkewerCandidates) -> dict[str, np.ndarray]:
-    """The BRDF arrays of :func:`sample_tile`'s npz (the tile's geometry read once, 2-D layers)."""
+def _background(fn, *args) -> Future:
+    """``fn(*args)`` in a thread of its own; its future."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _geometry_and_terms(tile: NeonTile, terms_path: str | os.PathLike | None, geometric: str):
+    """The tile's geometry, and its terms file written to ``terms_path`` (if given)."""
     geom = tile.read_geometry()
+    if terms_path:
+        write_tile_terms(tile, terms_path, KernelShape(geometric=geometric), geom)
+    return geom
+
+
+def _brdf_sample_arrays(tile: NeonTile, geom, brdf_sample: StreamingSample, sample: StreamingSample,
+                        skewers: SkewerCandidates) -> dict[str, np.ndarray]:
+    """The BRDF arrays of :func:`sample_tile`'s npz from the tile's geometry ``geom``."""
     values = sorted(geom.lines)
     index = {v: i for i, v in enumerate(values)}
     wqi = tile.read_layer("Weather_Quality_Indicator")[0] if tile.has_layer("Weather_Quality_Indicator") else None
@@ -244,14 +276,15 @@ def spectral_tile(
     unmix_method: str = "fcls",
     threads: int = 2,
     block_mb: float = 32.0,
-    brdf: str | os.PathLike | None = None,
+    brdf: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
 ) -> dict[str, Path]:
     """Read a tile once and write abundances and SAM/SID scores against the site endmembers.
 
     Outputs (same grid as the tile, float32, NaN = no data): ``abundance`` (band i =
     endmember i) and, for SAM and SID, a score raster with band i = the angle (radians) /
     divergence to endmember i. Thresholds are applied later (:func:`classify_scores`), so a
-    threshold edit does not recompute the chain. With ``brdf`` (the site's coefficients) each
+    threshold edit does not recompute the chain. With ``brdf`` (the site's coefficients, or
+    them and the tile's terms file from :func:`sample_tile`) each
     block is BRDF- and topographically corrected as it is read, in the scoring thread that
     takes it (:func:`aopflow.brdf.apply.tile_correction`).
     """
@@ -368,14 +401,14 @@ def ndvi_tile(
     out_path: str | os.PathLike,
     *,
     tile_id: str | None = None,
-    red_nm: float = 660.0,
-    nir_nm: float = 860.0,
+    red_nm: float = RED_NM,
+    nir_nm: float = NIR_NM,
     threads: int = 1,
     index_bands_path: str | os.PathLike | None = None,
     s2_bands_path: str | os.PathLike | None = None,
     s2_assets: Sequence[str] = (),
     clean: Mapping | None = None,
-    brdf: str | os.PathLike | None = None,
+    brdf: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
 ) -> Path:
     """NDVI ``(rows, cols)`` float32 (NaN = no data) of the bands nearest ``red_nm``/``nir_nm``,
     and, in the same read, the band extracts the indices and the Sentinel-2 comparison use.
