@@ -137,7 +137,7 @@ def test_terms_file_gives_the_geometry_paths_correction(tmp_path, caplog):
     """A tile's terms file (written by the sampling job) gives the correction that reading the
     geometry and computing the kernels per block gives; one written for another kernel shape
     or tile is not used (a warning, then the geometry path)."""
-    from aopflow.brdf.apply import KernelShape, read_tile_terms, write_tile_terms
+    from aopflow.brdf.terms import KernelShape, read_tile_terms, write_tile_terms
 
     spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
     path = write_tile(spec, spec.tile_ids()[0], tmp_path)
@@ -194,7 +194,7 @@ def test_few_bands_looked_up_per_pixel_match_the_sorted_runs(tmp_path, monkeypat
 def test_sampling_job_writes_the_tiles_terms(tmp_path):
     """sample_tile with the BRDF sample also writes the tile's terms from the same geometry
     read; without a terms path it writes none."""
-    from aopflow.brdf.apply import KernelShape, read_tile_terms
+    from aopflow.brdf.terms import KernelShape, read_tile_terms
     from aopflow.stages.spectral import sample_tile
 
     spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)

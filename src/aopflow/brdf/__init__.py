@@ -6,6 +6,8 @@
 * :mod:`~aopflow.brdf.fit`: the site-wide FlexBRDF fit (per flight day or site, per NDVI bin)
   from pixel samples;
 * :mod:`~aopflow.brdf.model`: the fitted model and its ``coefficients.json``;
+* :mod:`~aopflow.brdf.terms`: a tile's per-pixel terms (flight line, kernels, incidence) and
+  the tile's terms file, written once by the sampling job;
 * :mod:`~aopflow.brdf.apply`: the per-block correction of a tile's digital numbers as they are
   read (:meth:`aopflow.neon.reader.NeonTile.set_correction`) and of sampled spectra.
 """

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aopflow.brdf.apply import ndvi_of, pixel_kernels
+from aopflow.brdf.apply import ndvi_of
 from aopflow.brdf.model import BrdfModel, Group, Line
+from aopflow.brdf.terms import pixel_kernels
 from aopflow.ndvi import NIR_NM, RED_NM
 from aopflow.brdf.topo import C_NONE, MIN_COS_I, fit_c, scsc_factor
 from aopflow.errors import SiteError

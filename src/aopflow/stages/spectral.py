@@ -21,7 +21,8 @@ import numpy as np
 import rasterio
 from threadpoolctl import threadpool_limits
 
-from aopflow.brdf.apply import KernelShape, attach, correct_spectra, tile_correction, write_tile_terms
+from aopflow.brdf.apply import attach, correct_spectra, tile_correction
+from aopflow.brdf.terms import KernelShape, write_tile_terms
 from aopflow.brdf.model import read_model
 from aopflow.candidates import SkewerCandidates, StreamingSample
 from aopflow.clean import CleanSpec, tile_good_bands, valid_mask
