@@ -37,6 +37,14 @@ def _model_for(path):
     return fit_model(s, group_by="site", n_bins=2, min_samples=200, dark_nir=0.0), s, bands
 
 
+def _tile_and_coefficients(tmp_path):
+    """A tiny .001 tile, its model (fitted on every pixel) and the model's coefficients file."""
+    spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
+    path = write_tile(spec, spec.tile_ids()[0], tmp_path)
+    model, _, _ = _model_for(path)
+    return path, model, write_model(model, tmp_path / "c.json")
+
+
 def test_blocks_are_corrected_as_read_and_match_the_spectra_path(tmp_path):
     spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
     path = write_tile(spec, spec.tile_ids()[0], tmp_path)
@@ -112,10 +120,7 @@ def test_in_place_correction_equals_the_copy_and_uses_the_block(tmp_path):
     """``overwrite=True`` (spectral_tile's blocks) writes the corrected block into the one read,
     with the same values as the correction into a new array; the window's kernels are those of
     the whole tile's (per-window terms)."""
-    spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
-    path = write_tile(spec, spec.tile_ids()[0], tmp_path)
-    model, _, _ = _model_for(path)
-    coeffs = write_model(model, tmp_path / "c.json")
+    path, model, coeffs = _tile_and_coefficients(tmp_path)
     with NeonTile(path) as t:
         corr = attach(t, coeffs)
         t.set_correction(None)
@@ -139,10 +144,7 @@ def test_terms_file_gives_the_geometry_paths_correction(tmp_path, caplog):
     or tile is not used (a warning, then the geometry path)."""
     from aopflow.brdf.terms import KernelShape, read_tile_terms, write_tile_terms
 
-    spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
-    path = write_tile(spec, spec.tile_ids()[0], tmp_path)
-    model, _, _ = _model_for(path)
-    coeffs = write_model(model, tmp_path / "c.json")
+    path, model, coeffs = _tile_and_coefficients(tmp_path)
     with NeonTile(path) as t:
         terms = write_tile_terms(t, tmp_path / "terms.npz", KernelShape.of(model))
         keys, code, stored = read_tile_terms(terms, t, KernelShape.of(model))
@@ -172,10 +174,7 @@ def test_few_bands_looked_up_per_pixel_match_the_sorted_runs(tmp_path, monkeypat
     rarely)."""
     import aopflow.brdf.apply as apply
 
-    spec = tiny_spec(revision="001", shape=(1, 1), pixels=30, bands=60)
-    path = write_tile(spec, spec.tile_ids()[0], tmp_path)
-    model, _, _ = _model_for(path)
-    coeffs = write_model(model, tmp_path / "c.json")
+    path, model, coeffs = _tile_and_coefficients(tmp_path)
     with NeonTile(path) as t:
         corr = tile_correction(t, coeffs)
         keep = [5, 20, 40]
