@@ -98,16 +98,16 @@ class Corrector:
         # Bin rows of every group for the direct path: row gi * nbmax + j + 1 (j = -1: BRDF 1).
         self.nbmax = max(len(g[0]) for g in self._groups) + 1
         nbands = self.bmap.size
-        self._den_rows = np.zeros((len(self._groups) * self.nbmax, 6, nbands), dtype=np.float32)
-        self._num_rows = np.zeros((len(self._groups) * self.nbmax, 2, nbands), dtype=np.float32)
+        den_rows = np.zeros((len(self._groups) * self.nbmax, 6, nbands), dtype=np.float32)
+        num_rows = np.zeros((len(self._groups) * self.nbmax, 2, nbands), dtype=np.float32)
         for gi, (centres, den, num) in enumerate(self._groups):
             r = gi * self.nbmax
-            self._den_rows[r, 0] = self._num_rows[r, 0] = 1.0
-            self._den_rows[r + 1 : r + 1 + len(centres)] = den
-            self._num_rows[r + 1 : r + 1 + len(centres)] = num
+            den_rows[r, 0] = num_rows[r, 0] = 1.0
+            den_rows[r + 1 : r + 1 + len(centres)] = den
+            num_rows[r + 1 : r + 1 + len(centres)] = num
         # Per band: (6, rows) and (2, rows), contiguous, for 1-D lookups of each pixel's row.
-        self._den_cols = np.ascontiguousarray(self._den_rows.transpose(2, 1, 0))
-        self._num_cols = np.ascontiguousarray(self._num_rows.transpose(2, 1, 0))
+        self._den_cols = np.ascontiguousarray(den_rows.transpose(2, 1, 0))
+        self._num_cols = np.ascontiguousarray(num_rows.transpose(2, 1, 0))
 
     # -- per-pixel terms ------------------------------------------------------------------------
     def terms(self, sz, saz, vz, vaz, slope, aspect, line_code, line_keys: Sequence[tuple[str, str]],
