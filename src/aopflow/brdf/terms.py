@@ -29,6 +29,7 @@ TERMS_FORMAT = 1
 #: Pixels per piece of the per-pixel kernels (float32 temporaries of 64 KB).
 KERNEL_PIECE = 16384
 
+
 @dataclass
 class PixelTerms:
     """Per-pixel terms ``(n,)``: ``line`` index into ``lines`` (-1 = not corrected), kernels

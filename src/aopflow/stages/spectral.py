@@ -22,8 +22,8 @@ import rasterio
 from threadpoolctl import threadpool_limits
 
 from aopflow.brdf.apply import attach, correct_spectra, tile_correction
-from aopflow.brdf.terms import KernelShape, write_tile_terms
 from aopflow.brdf.model import read_model
+from aopflow.brdf.terms import KernelShape, write_tile_terms
 from aopflow.candidates import SkewerCandidates, StreamingSample
 from aopflow.clean import CleanSpec, tile_good_bands, valid_mask
 from aopflow.errors import ConfigError, SiteError
@@ -91,7 +91,7 @@ def sample_tile(
 
     With ``brdf_terms_path`` (and ``brdf_samples``), the tile's per-pixel correction terms
     (kernels of the ``brdf_geometric`` form, incidence terms, lines) are written there from
-    the same geometry read (:func:`aopflow.brdf.apply.write_tile_terms`): the jobs that
+    the same geometry read (:func:`aopflow.brdf.terms.write_tile_terms`): the jobs that
     correct the tile load them instead of reading its geometry and computing them again.
     """
     spec = CleanSpec.from_config(clean)
@@ -111,7 +111,7 @@ def sample_tile(
         read = n_samples > 0 or n_candidates > 0 or brdf_samples > 0
         blocks = tile.iter_blocks(bands) if read else iter(())
         # The geometry (and the tile's terms file) in a thread while the cube is read.
-        geometry = _background(_geometry_and_terms, tile, brdf_terms_path, brdf_geometric) if brdf_sample else None
+        geometry = _background(_geometry_and_terms, tile, brdf_terms_path, brdf_geometric) if brdf_sample is not None else None
         try:
             # BLAS stays single-threaded: the rule gives this job one core.
             with threadpool_limits(limits=1):
